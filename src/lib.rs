@@ -1,1 +1,14 @@
-//! placeholder
+//! roster's core: the identity snapshot, its validation and compiled form,
+//! and the per-process store the NSS and PAM modules read from.
+//!
+//! Everything here is safe Rust. The modules (`nss/`, `pam/`) only translate
+//! between C and these types; every decision is made here, where it can be
+//! tested without root.
+#![forbid(unsafe_code)]
+
+pub mod compiled;
+pub mod install;
+pub mod local;
+pub mod snapshot;
+pub mod store;
+pub mod time;

@@ -1,0 +1,452 @@
+//! Compiled bytes → lookups, without parsing or allocating.
+//!
+//! Every read is bounds-checked: arbitrary bytes give a [`FormatError`], never
+//! a panic or an out-of-bounds access.
+
+use super::write::{GROUP_FIXED, USER_FIXED, kind_code, role_code, state_code};
+use super::{FormatError, HEADER_LEN, Header, MAGIC, MAX_SECTIONS, REQUIRED, SECTION_LEN, VERSION};
+use super::{hash_id, hash_name};
+use crate::snapshot::{Kind, Role, State};
+use std::ops::Range;
+
+/// Where each section lives in a file whose header has been checked. Parse it
+/// once per mapping with [`Layout::parse`], then build a [`View`] per call.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub header: Header,
+    sections: [Range<usize>; 6],
+}
+
+impl Layout {
+    /// Checks magic, version, header CRC, file length and the section table.
+    /// Constant cost: record contents are checked when they are read.
+    pub fn parse(bytes: &[u8]) -> Result<Layout, FormatError> {
+        let header = bytes.get(..HEADER_LEN).ok_or(FormatError::TooShort)?;
+        if header[0..8] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let version = le32(header, 8);
+        if version != VERSION {
+            return Err(FormatError::UnsupportedVersion(version));
+        }
+        let count = le32(header, 12) as usize;
+        if count > MAX_SECTIONS {
+            return Err(FormatError::BadSectionTable);
+        }
+        let table_end = HEADER_LEN + count * SECTION_LEN;
+        let head = bytes.get(..table_end).ok_or(FormatError::TooShort)?;
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&head[..60]);
+        hasher.update(&[0; 4]);
+        hasher.update(&head[HEADER_LEN..]);
+        if hasher.finalize() != le32(head, 60) {
+            return Err(FormatError::HeaderChecksum);
+        }
+        let file_len = le64(header, 48);
+        if file_len != bytes.len() as u64 {
+            return Err(FormatError::LengthMismatch {
+                header: file_len,
+                actual: bytes.len() as u64,
+            });
+        }
+
+        let mut found: [Option<(Range<usize>, u32)>; 6] = Default::default();
+        for i in 0..count {
+            let e = &head[HEADER_LEN + i * SECTION_LEN..][..SECTION_LEN];
+            let (kind, items) = (le32(e, 0), le32(e, 4));
+            let (start, len) = (le64(e, 8), le64(e, 16));
+            let end = start.checked_add(len).ok_or(FormatError::BadSectionTable)?;
+            if start < table_end as u64 || end > file_len {
+                return Err(FormatError::BadSectionTable);
+            }
+            // In bounds of `bytes`, so these fit in usize.
+            let range = start as usize..end as usize;
+            if let Some(slot) = REQUIRED.iter().position(|s| *s as u32 == kind) {
+                if found[slot].replace((range, items)).is_some() {
+                    return Err(FormatError::BadSectionTable);
+                }
+            }
+        }
+        let mut sections: [Range<usize>; 6] = Default::default();
+        let mut counts = [0u32; 6];
+        for (i, f) in found.into_iter().enumerate() {
+            let (range, items) = f.ok_or(FormatError::MissingSection(REQUIRED[i] as u32))?;
+            let is_index = !matches!(i, 0 | 3);
+            if is_index {
+                let slots = range.len() / 8;
+                if range.len() % 8 != 0 || !slots.is_power_of_two() || slots != items as usize {
+                    return Err(FormatError::BadIndex);
+                }
+            }
+            sections[i] = range;
+            counts[i] = items;
+        }
+        Ok(Layout {
+            header: Header {
+                serial: le64(header, 16),
+                issued_at: le64(header, 24) as i64,
+                valid_until: le64(header, 32) as i64,
+                compiled_at: le64(header, 40) as i64,
+                file_len,
+                body_crc: le32(header, 56),
+                users: counts[0],
+                groups: counts[3],
+            },
+            sections,
+        })
+    }
+}
+
+/// Lookups over the bytes of one compiled snapshot.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    bytes: &'a [u8],
+    header: Header,
+    users: &'a [u8],
+    user_names: &'a [u8],
+    user_uids: &'a [u8],
+    groups: &'a [u8],
+    group_names: &'a [u8],
+    group_gids: &'a [u8],
+}
+
+impl<'a> View<'a> {
+    /// Checks the header and builds a view.
+    pub fn open(bytes: &'a [u8]) -> Result<View<'a>, FormatError> {
+        Ok(View::with_layout(bytes, &Layout::parse(bytes)?))
+    }
+
+    /// A view from a layout that [`Layout::parse`] returned for these same
+    /// bytes. With other bytes, lookups fail or miss; they never panic.
+    pub fn with_layout(bytes: &'a [u8], layout: &Layout) -> View<'a> {
+        let s = |i: usize| bytes.get(layout.sections[i].clone()).unwrap_or_default();
+        View {
+            bytes,
+            header: layout.header,
+            users: s(0),
+            user_names: s(1),
+            user_uids: s(2),
+            groups: s(3),
+            group_names: s(4),
+            group_gids: s(5),
+        }
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Checks the CRC over everything after the header: a full read of the
+    /// file, for the agent and `roster snapshot show`, not for lookups.
+    pub fn verify_body(&self) -> Result<(), FormatError> {
+        let table_end = HEADER_LEN + le32(self.bytes, 12) as usize * SECTION_LEN;
+        let body = self.bytes.get(table_end..).ok_or(FormatError::TooShort)?;
+        if crc32fast::hash(body) != self.header.body_crc {
+            return Err(FormatError::BodyChecksum);
+        }
+        Ok(())
+    }
+
+    pub fn user_by_name(&self, name: &[u8]) -> Result<Option<UserEntry<'a>>, FormatError> {
+        self.find(
+            self.user_names,
+            self.users,
+            hash_name(name),
+            UserEntry::parse,
+            |u| u.name == name,
+        )
+    }
+
+    pub fn user_by_uid(&self, uid: u32) -> Result<Option<UserEntry<'a>>, FormatError> {
+        self.find(
+            self.user_uids,
+            self.users,
+            hash_id(uid),
+            UserEntry::parse,
+            |u| u.uid == uid,
+        )
+    }
+
+    pub fn group_by_name(&self, name: &[u8]) -> Result<Option<GroupEntry<'a>>, FormatError> {
+        self.find(
+            self.group_names,
+            self.groups,
+            hash_name(name),
+            GroupEntry::parse,
+            |g| g.name == name,
+        )
+    }
+
+    pub fn group_by_gid(&self, gid: u32) -> Result<Option<GroupEntry<'a>>, FormatError> {
+        self.find(
+            self.group_gids,
+            self.groups,
+            hash_id(gid),
+            GroupEntry::parse,
+            |g| g.gid == gid,
+        )
+    }
+
+    /// The user at enumeration position `pos` (0 is the first) and the
+    /// position of the next one; `None` past the last.
+    pub fn user_at(&self, pos: usize) -> Result<Option<(UserEntry<'a>, usize)>, FormatError> {
+        at(self.users, pos, UserEntry::parse)
+    }
+
+    /// Like [`View::user_at`], for groups.
+    pub fn group_at(&self, pos: usize) -> Result<Option<(GroupEntry<'a>, usize)>, FormatError> {
+        at(self.groups, pos, GroupEntry::parse)
+    }
+
+    /// Linear probing over a table built by `write::index`. Bounded by the slot
+    /// count, so even a table with no empty slot terminates.
+    fn find<T>(
+        &self,
+        table: &'a [u8],
+        records: &'a [u8],
+        hash: u64,
+        parse: fn(&'a [u8]) -> Result<T, FormatError>,
+        is_match: impl Fn(&T) -> bool,
+    ) -> Result<Option<T>, FormatError> {
+        let slots = table.len() / 8;
+        if slots == 0 {
+            return Err(FormatError::BadIndex);
+        }
+        let mask = slots - 1;
+        let tag = (hash >> 32) as u32;
+        let mut i = (hash as usize) & mask;
+        for _ in 0..slots {
+            let slot = &table[i * 8..i * 8 + 8];
+            let target = le32(slot, 4);
+            if target == 0 {
+                return Ok(None);
+            }
+            if le32(slot, 0) == tag {
+                let entry = parse(record(records, target as usize - 1)?)?;
+                if is_match(&entry) {
+                    return Ok(Some(entry));
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        Ok(None)
+    }
+}
+
+fn at<'a, T>(
+    records: &'a [u8],
+    pos: usize,
+    parse: fn(&'a [u8]) -> Result<T, FormatError>,
+) -> Result<Option<(T, usize)>, FormatError> {
+    if pos == records.len() {
+        return Ok(None);
+    }
+    let r = record(records, pos)?;
+    Ok(Some((parse(r)?, pos + r.len())))
+}
+
+/// The record at `offset`, after checking its bounds and CRC.
+fn record(section: &[u8], offset: usize) -> Result<&[u8], FormatError> {
+    let head = section
+        .get(offset..offset.saturating_add(8))
+        .ok_or(FormatError::CorruptRecord)?;
+    let len = le32(head, 0) as usize;
+    let r = section
+        .get(offset..offset.saturating_add(len))
+        .filter(|r| r.len() >= 8)
+        .ok_or(FormatError::CorruptRecord)?;
+    if crc32fast::hash(&r[8..]) != le32(r, 4) {
+        return Err(FormatError::CorruptRecord);
+    }
+    Ok(r)
+}
+
+/// One user, borrowed from the compiled file. Strings are the exact bytes to
+/// serve (UTF-8, no NUL, no ':'), as validation left them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserEntry<'a> {
+    pub name: &'a [u8],
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: &'a [u8],
+    pub home: &'a [u8],
+    pub shell: &'a [u8],
+    pub state: State,
+    pub role: Role,
+    pub kind: Kind,
+    /// Supplementary groups: the snapshot groups listing this user.
+    pub groups: Gids<'a>,
+}
+
+impl<'a> UserEntry<'a> {
+    fn parse(r: &'a [u8]) -> Result<UserEntry<'a>, FormatError> {
+        let fixed = r.get(..USER_FIXED).ok_or(FormatError::CorruptRecord)?;
+        let state = decode(fixed[16], [State::Active, State::Disabled], state_code)?;
+        let role = decode(fixed[17], [Role::None, Role::User, Role::Admin], role_code)?;
+        let kind = decode(
+            fixed[18],
+            [Kind::Person, Kind::Shared, Kind::Service],
+            kind_code,
+        )?;
+        let lens = [
+            usize::from(fixed[19]),
+            usize::from(le16(fixed, 20)),
+            usize::from(le16(fixed, 22)),
+            usize::from(le16(fixed, 24)),
+        ];
+        let ngroups = le32(fixed, 28) as usize;
+        let mut rest = &r[USER_FIXED..];
+        let mut field = |len: usize| -> Result<&'a [u8], FormatError> {
+            let (f, tail) = rest
+                .split_at_checked(len)
+                .ok_or(FormatError::CorruptRecord)?;
+            rest = tail;
+            Ok(f)
+        };
+        let [name, gecos, home, shell] = [
+            field(lens[0])?,
+            field(lens[1])?,
+            field(lens[2])?,
+            field(lens[3])?,
+        ];
+        let gids = field(ngroups.checked_mul(4).ok_or(FormatError::CorruptRecord)?)?;
+        if !rest.is_empty() {
+            return Err(FormatError::CorruptRecord);
+        }
+        Ok(UserEntry {
+            name,
+            uid: le32(fixed, 8),
+            gid: le32(fixed, 12),
+            gecos,
+            home,
+            shell,
+            state,
+            role,
+            kind,
+            groups: Gids(gids),
+        })
+    }
+}
+
+/// One group, borrowed from the compiled file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupEntry<'a> {
+    pub name: &'a [u8],
+    pub gid: u32,
+    pub members: Members<'a>,
+}
+
+impl<'a> GroupEntry<'a> {
+    fn parse(r: &'a [u8]) -> Result<GroupEntry<'a>, FormatError> {
+        let fixed = r.get(..GROUP_FIXED).ok_or(FormatError::CorruptRecord)?;
+        let count = le32(fixed, 12) as usize;
+        let name_len = usize::from(fixed[16]);
+        let (name, list) = r[GROUP_FIXED..]
+            .split_at_checked(name_len)
+            .ok_or(FormatError::CorruptRecord)?;
+        let members = Members { bytes: list, count };
+        // Walk the list once so iteration can trust its shape.
+        let mut walked = 0;
+        let mut rest = list;
+        while let Some((&len, tail)) = rest.split_first() {
+            rest = tail
+                .get(usize::from(len)..)
+                .ok_or(FormatError::CorruptRecord)?;
+            walked += 1;
+        }
+        if walked != count {
+            return Err(FormatError::CorruptRecord);
+        }
+        Ok(GroupEntry {
+            name,
+            gid: le32(fixed, 8),
+            members,
+        })
+    }
+}
+
+/// A group's member names, in snapshot order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Members<'a> {
+    bytes: &'a [u8],
+    count: usize,
+}
+
+impl<'a> Members<'a> {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Total bytes of all names, without separators.
+    pub fn name_bytes(&self) -> usize {
+        self.bytes.len() - self.count
+    }
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (&len, tail) = self.bytes.split_first()?;
+        let (name, rest) = tail.split_at_checked(usize::from(len))?;
+        self.bytes = rest;
+        self.count -= 1;
+        Some(name)
+    }
+}
+
+/// A user's supplementary gids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gids<'a>(&'a [u8]);
+
+impl Gids<'_> {
+    pub fn len(&self) -> usize {
+        self.0.len() / 4
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Iterator for Gids<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        let (gid, rest) = self.0.split_first_chunk::<4>()?;
+        self.0 = rest;
+        Some(u32::from_le_bytes(*gid))
+    }
+}
+
+fn decode<T: Copy, const N: usize>(
+    code: u8,
+    all: [T; N],
+    encode: fn(T) -> u8,
+) -> Result<T, FormatError> {
+    all.into_iter()
+        .find(|v| encode(*v) == code)
+        .ok_or(FormatError::CorruptRecord)
+}
+
+// Callers slice first; these read fixed offsets inside checked slices.
+fn le16(b: &[u8], at: usize) -> u16 {
+    b.get(at..at + 2)
+        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}

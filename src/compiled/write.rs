@@ -1,0 +1,193 @@
+//! [`Snapshot`] → compiled bytes.
+
+use super::{FormatError, HEADER_LEN, MAGIC, REQUIRED, SECTION_LEN, Section, VERSION};
+use super::{hash_id, hash_name};
+use crate::snapshot::{Kind, Role, Snapshot, State};
+use crate::time::UnixTime;
+use std::collections::HashMap;
+
+/// Fixed part of a user record (see `docs/compiled-format.md`).
+pub(crate) const USER_FIXED: usize = 32;
+/// Fixed part of a group record.
+pub(crate) const GROUP_FIXED: usize = 20;
+
+pub(crate) fn state_code(s: State) -> u8 {
+    match s {
+        State::Active => 1,
+        State::Disabled => 2,
+    }
+}
+
+pub(crate) fn role_code(r: Role) -> u8 {
+    match r {
+        Role::None => 0,
+        Role::User => 1,
+        Role::Admin => 2,
+    }
+}
+
+pub(crate) fn kind_code(k: Kind) -> u8 {
+    match k {
+        Kind::Person => 1,
+        Kind::Shared => 2,
+        Kind::Service => 3,
+    }
+}
+
+/// Compiles a validated snapshot. `compiled_at` is recorded in the header.
+pub fn compile(snapshot: &Snapshot, compiled_at: UnixTime) -> Result<Vec<u8>, FormatError> {
+    // Per-user supplementary groups, in snapshot group order.
+    let mut groups_of: HashMap<&str, Vec<u32>> = HashMap::new();
+    for g in &snapshot.groups {
+        for m in &g.members {
+            groups_of.entry(m.as_str()).or_default().push(g.gid);
+        }
+    }
+
+    let mut users = Vec::new();
+    let mut user_keys = Vec::with_capacity(snapshot.users.len());
+    for u in &snapshot.users {
+        let offset = u32_len(users.len(), "users section")?;
+        user_keys.push((hash_name(u.name.as_bytes()), hash_id(u.uid), offset));
+        let gids = groups_of
+            .get(u.name.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        let mut r = Vec::with_capacity(USER_FIXED + 64);
+        r.extend_from_slice(&[0; 8]); // length and CRC, filled in by seal()
+        r.extend_from_slice(&u.uid.to_le_bytes());
+        r.extend_from_slice(&u.gid.to_le_bytes());
+        r.extend_from_slice(&[state_code(u.state), role_code(u.role), kind_code(u.kind)]);
+        r.push(u8::try_from(u.name.len()).map_err(|_| FormatError::TooLarge("user name"))?);
+        for field in [&u.gecos, &u.home, &u.shell] {
+            r.extend_from_slice(&u16_len(field.len())?.to_le_bytes());
+        }
+        r.extend_from_slice(&[0; 2]);
+        r.extend_from_slice(&u32_len(gids.len(), "group list")?.to_le_bytes());
+        for field in [&u.name, &u.gecos, &u.home, &u.shell] {
+            r.extend_from_slice(field.as_bytes());
+        }
+        for gid in gids {
+            r.extend_from_slice(&gid.to_le_bytes());
+        }
+        seal(&mut r)?;
+        users.extend_from_slice(&r);
+    }
+
+    let mut groups = Vec::new();
+    let mut group_keys = Vec::with_capacity(snapshot.groups.len());
+    for g in &snapshot.groups {
+        let offset = u32_len(groups.len(), "groups section")?;
+        group_keys.push((hash_name(g.name.as_bytes()), hash_id(g.gid), offset));
+        let mut r = Vec::with_capacity(GROUP_FIXED + 16 * g.members.len());
+        r.extend_from_slice(&[0; 8]);
+        r.extend_from_slice(&g.gid.to_le_bytes());
+        r.extend_from_slice(&u32_len(g.members.len(), "member list")?.to_le_bytes());
+        r.push(u8::try_from(g.name.len()).map_err(|_| FormatError::TooLarge("group name"))?);
+        r.extend_from_slice(&[0; 3]);
+        r.extend_from_slice(g.name.as_bytes());
+        for m in &g.members {
+            r.push(u8::try_from(m.len()).map_err(|_| FormatError::TooLarge("member name"))?);
+            r.extend_from_slice(m.as_bytes());
+        }
+        seal(&mut r)?;
+        groups.extend_from_slice(&r);
+    }
+
+    let count = |n: usize| u32_len(n, "entry count");
+    let sections: [(Section, u32, Vec<u8>); 6] = [
+        (Section::Users, count(user_keys.len())?, users),
+        (
+            Section::UserNames,
+            0,
+            index(user_keys.iter().map(|k| (k.0, k.2))),
+        ),
+        (
+            Section::UserUids,
+            0,
+            index(user_keys.iter().map(|k| (k.1, k.2))),
+        ),
+        (Section::Groups, count(group_keys.len())?, groups),
+        (
+            Section::GroupNames,
+            0,
+            index(group_keys.iter().map(|k| (k.0, k.2))),
+        ),
+        (
+            Section::GroupGids,
+            0,
+            index(group_keys.iter().map(|k| (k.1, k.2))),
+        ),
+    ];
+    debug_assert!(sections.iter().map(|s| s.0).eq(REQUIRED));
+
+    let table_end = HEADER_LEN + SECTION_LEN * sections.len();
+    let mut out = vec![0u8; table_end];
+    for (i, (kind, items, body)) in sections.iter().enumerate() {
+        // Index slot count is the table's item count; records carry their own.
+        let items = if *items == 0 {
+            count(body.len() / 8)?
+        } else {
+            *items
+        };
+        let offset = out.len() as u64;
+        let entry = &mut out[HEADER_LEN + i * SECTION_LEN..][..SECTION_LEN];
+        entry[0..4].copy_from_slice(&(*kind as u32).to_le_bytes());
+        entry[4..8].copy_from_slice(&items.to_le_bytes());
+        entry[8..16].copy_from_slice(&offset.to_le_bytes());
+        entry[16..24].copy_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(body);
+    }
+    let body_crc = crc32fast::hash(&out[table_end..]);
+    let file_len = out.len() as u64;
+    let h = &mut out[..HEADER_LEN];
+    h[0..8].copy_from_slice(&MAGIC);
+    h[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    h[12..16].copy_from_slice(&(sections.len() as u32).to_le_bytes());
+    h[16..24].copy_from_slice(&snapshot.serial.to_le_bytes());
+    h[24..32].copy_from_slice(&snapshot.issued_at.to_le_bytes());
+    h[32..40].copy_from_slice(&snapshot.valid_until.to_le_bytes());
+    h[40..48].copy_from_slice(&compiled_at.to_le_bytes());
+    h[48..56].copy_from_slice(&file_len.to_le_bytes());
+    h[56..60].copy_from_slice(&body_crc.to_le_bytes());
+    // The header CRC covers the header (with this field zero) and the table.
+    let header_crc = crc32fast::hash(&out[..table_end]);
+    out[60..64].copy_from_slice(&header_crc.to_le_bytes());
+    Ok(out)
+}
+
+/// Fills in a record's length and the CRC of everything after the CRC field.
+fn seal(r: &mut [u8]) -> Result<(), FormatError> {
+    let len = u32_len(r.len(), "record")?;
+    r[0..4].copy_from_slice(&len.to_le_bytes());
+    let crc = crc32fast::hash(&r[8..]);
+    r[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
+/// An open-addressing hash table with linear probing, load ≤ 1/2.
+/// Slot: u32 tag (high hash bits), u32 record offset + 1 (0 = empty).
+fn index(keys: impl ExactSizeIterator<Item = (u64, u32)>) -> Vec<u8> {
+    let slots = (keys.len() * 2).max(8).next_power_of_two();
+    let mask = slots - 1;
+    let mut table = vec![0u8; slots * 8];
+    for (hash, offset) in keys {
+        let mut i = (hash as usize) & mask;
+        while table[i * 8 + 4..i * 8 + 8] != [0; 4] {
+            i = (i + 1) & mask;
+        }
+        table[i * 8..i * 8 + 4].copy_from_slice(&((hash >> 32) as u32).to_le_bytes());
+        table[i * 8 + 4..i * 8 + 8].copy_from_slice(&(offset + 1).to_le_bytes());
+    }
+    table
+}
+
+fn u32_len(n: usize, what: &'static str) -> Result<u32, FormatError> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n < u32::MAX)
+        .ok_or(FormatError::TooLarge(what))
+}
+
+fn u16_len(n: usize) -> Result<u16, FormatError> {
+    u16::try_from(n).map_err(|_| FormatError::TooLarge("field"))
+}

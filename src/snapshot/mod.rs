@@ -1,0 +1,339 @@
+//! The identity snapshot: what the identity service publishes (schema v1, see
+//! `docs/snapshot.md`) and the validated form that roster serves.
+//!
+//! Raw JSON becomes a [`Snapshot`] only through [`validate`], which drops each
+//! invalid entry with a [`Reason`] and keeps the rest: one bad entry must never
+//! freeze deprovisioning for everybody else.
+
+mod validate;
+
+pub use validate::{Limits, Policy, validate};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::fmt;
+
+use crate::time::{BadTimestamp, UnixTime};
+
+/// The value of the snapshot's `format` field that this version reads.
+pub const FORMAT: &str = "roster-snapshot/1";
+
+/// Whether an account may be used at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Active,
+    Disabled,
+}
+
+/// What an account may do on this project's hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Resolvable (file ownership stays readable) but may not log in.
+    None,
+    User,
+    /// Gets sudo.
+    Admin,
+}
+
+/// Who is behind an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// One accountable human.
+    #[default]
+    Person,
+    /// An account that named persons log into, each with their own certificate.
+    Shared,
+    /// A machine identity.
+    Service,
+}
+
+/// A validated user, safe to serve through NSS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub gecos: String,
+    pub home: String,
+    pub shell: String,
+    pub state: State,
+    pub role: Role,
+    pub kind: Kind,
+}
+
+/// A validated group; every member is a kept snapshot user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+/// Top-level fields that later parts of roster fill in. They are parsed as
+/// JSON (so a malformed value rejects the snapshot) and kept verbatim.
+#[derive(Debug, Default)]
+pub struct Reserved {
+    pub user_cas: Option<Box<RawValue>>,
+    pub revoked: Option<Box<RawValue>>,
+    pub grants: Option<Box<RawValue>>,
+    pub sudo: Option<Box<RawValue>>,
+}
+
+/// A snapshot whose every kept entry passed validation.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub serial: u64,
+    pub issued_at: UnixTime,
+    pub valid_until: UnixTime,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub reserved: Reserved,
+    /// Every entry that was dropped or adjusted, in input order.
+    pub findings: Vec<Finding>,
+}
+
+impl Snapshot {
+    /// Number of entries (users, groups, members) that were dropped.
+    pub fn dropped(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.outcome == Outcome::Dropped)
+            .count()
+    }
+}
+
+/// Why a whole snapshot was refused. Anything that is not an entry-level
+/// problem: the last good snapshot keeps serving.
+#[derive(Debug)]
+pub enum SourceError {
+    TooLarge {
+        size: usize,
+        max: usize,
+    },
+    NotJson(serde_json::Error),
+    WrongFormat(String),
+    BadTime {
+        field: &'static str,
+        error: BadTimestamp,
+    },
+    ValidityInverted,
+    Expired {
+        valid_until: UnixTime,
+    },
+    TooManyEntries {
+        what: &'static str,
+        count: usize,
+        max: usize,
+    },
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::time::format_rfc3339 as t;
+        match self {
+            Self::TooLarge { size, max } => {
+                write!(f, "snapshot is {size} bytes, over the {max}-byte limit")
+            }
+            Self::NotJson(e) => write!(f, "snapshot is not a well-formed v1 document: {e}"),
+            Self::WrongFormat(v) => write!(f, "snapshot format is {v:?}, expected {FORMAT:?}"),
+            Self::BadTime { field, error } => write!(f, "snapshot {field}: {error}"),
+            Self::ValidityInverted => write!(f, "snapshot valid_until is not after issued_at"),
+            Self::Expired { valid_until } => {
+                write!(f, "snapshot expired at {} (valid_until)", t(*valid_until))
+            }
+            Self::TooManyEntries { what, count, max } => {
+                write!(f, "snapshot has {count} {what}, over the limit of {max}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// One dropped or adjusted entry, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub entry: Entry,
+    pub outcome: Outcome,
+    pub reason: Reason,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = match self.outcome {
+            Outcome::Dropped => "dropped",
+            Outcome::Adjusted => "adjusted",
+        };
+        write!(f, "{verb} {}: {}", self.entry, self.reason)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The entry is not served at all.
+    Dropped,
+    /// The entry is served with a safe substitute for one field.
+    Adjusted,
+}
+
+/// Which entry of the source a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// `users[index]`, with its name when it could be read.
+    User { index: usize, name: Option<String> },
+    /// `groups[index]`.
+    Group { index: usize, name: Option<String> },
+    /// One name in a group's `members`.
+    Member { group: String, member: String },
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::User {
+                index,
+                name: Some(n),
+            } => write!(f, "user {n:?} (users[{index}])"),
+            Self::User { index, name: None } => write!(f, "users[{index}]"),
+            Self::Group {
+                index,
+                name: Some(n),
+            } => write!(f, "group {n:?} (groups[{index}])"),
+            Self::Group { index, name: None } => write!(f, "groups[{index}]"),
+            Self::Member { group, member } => write!(f, "member {member:?} of group {group:?}"),
+        }
+    }
+}
+
+/// Why an entry was dropped or adjusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Not an object of the right shape (the JSON decoder's words).
+    Malformed(String),
+    BadName,
+    ReservedName,
+    DuplicateName,
+    DuplicateId {
+        field: &'static str,
+        id: i64,
+    },
+    BadId {
+        field: &'static str,
+        id: i64,
+        problem: IdProblem,
+    },
+    LocalName,
+    LocalId {
+        field: &'static str,
+        id: u32,
+    },
+    BadField {
+        field: &'static str,
+        problem: FieldProblem,
+    },
+    BadHome(HomeProblem),
+    ShellNotAllowed {
+        shell: String,
+        fallback: String,
+    },
+    UnknownUser,
+    DuplicateMember,
+    TooManyMembers {
+        count: usize,
+        max: usize,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(e) => write!(f, "malformed entry: {e}"),
+            Self::BadName => f.write_str("name does not match ^[a-z_][a-z0-9_-]{0,31}$"),
+            Self::ReservedName => f.write_str("name is reserved"),
+            Self::DuplicateName => f.write_str("name appears more than once (all copies dropped)"),
+            Self::DuplicateId { field, id } => {
+                write!(
+                    f,
+                    "{field} {id} appears more than once (all copies dropped)"
+                )
+            }
+            Self::BadId { field, id, problem } => write!(f, "{field} {id} {problem}"),
+            Self::LocalName => f.write_str("name belongs to a local account or group"),
+            Self::LocalId { field, id } => {
+                write!(f, "{field} {id} belongs to a local account or group")
+            }
+            Self::BadField { field, problem } => write!(f, "{field} {problem}"),
+            Self::BadHome(p) => write!(f, "home {p}"),
+            Self::ShellNotAllowed { shell, fallback } => {
+                write!(f, "shell {shell:?} is not allowed, serving {fallback:?}")
+            }
+            Self::UnknownUser => f.write_str("not a user of this snapshot"),
+            Self::DuplicateMember => f.write_str("listed twice"),
+            Self::TooManyMembers { count, max } => {
+                write!(f, "{count} members, over the limit of {max}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdProblem {
+    Root,
+    /// 65534/65535/4294967295: nobody, and the values that mean "no id".
+    Reserved,
+    /// systemd's dynamic user range 61184–65519.
+    SystemdDynamic,
+    BelowMinimum(u32),
+    AboveMaximum,
+}
+
+impl fmt::Display for IdProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Root => f.write_str("is root's"),
+            Self::Reserved => f.write_str("is reserved (nobody / invalid id)"),
+            Self::SystemdDynamic => f.write_str("is in systemd's dynamic range 61184-65519"),
+            Self::BelowMinimum(min) => write!(f, "is below the minimum {min}"),
+            Self::AboveMaximum => f.write_str("is above 2147483647"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldProblem {
+    ControlCharacter,
+    Colon,
+    TooLong(usize),
+}
+
+impl fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ControlCharacter => f.write_str("contains a NUL, newline or control character"),
+            Self::Colon => f.write_str("contains ':'"),
+            Self::TooLong(max) => write!(f, "is longer than {max} bytes"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HomeProblem {
+    NotAbsolute,
+    NotNormalised,
+    NotUnderPrefix,
+}
+
+impl fmt::Display for HomeProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotAbsolute => "is not an absolute path",
+            Self::NotNormalised => {
+                "is not normalised (empty, '.' or '..' component, or trailing '/')"
+            }
+            Self::NotUnderPrefix => "is not below an allowed home prefix",
+        })
+    }
+}

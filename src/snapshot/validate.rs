@@ -1,0 +1,887 @@
+//! Source JSON → [`Snapshot`]: entry by entry, never all or nothing.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use super::{
+    Entry, FORMAT, FieldProblem, Finding, Group, HomeProblem, IdProblem, Kind, Outcome, Reason,
+    Reserved, Role, Snapshot, SourceError, State, User,
+};
+use crate::local::LocalTables;
+use crate::time::{UnixTime, parse_rfc3339};
+
+/// The validation knobs an operator may set (roster.toml).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Lowest uid served (default 10000).
+    pub min_uid: u32,
+    /// Lowest gid served, for users' primary groups and groups (default 10000).
+    pub min_gid: u32,
+    /// Homes must lie strictly below one of these (default `/home`).
+    pub home_prefixes: Vec<String>,
+    /// Served instead of a shell the host does not list in its allow-list.
+    pub fallback_shell: String,
+    /// Names never served, whatever the local files say.
+    pub reserved_names: Vec<String>,
+    pub limits: Limits,
+}
+
+/// Size caps. A document over a document-level cap is refused whole; an
+/// entry over an entry-level cap is dropped.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_document_bytes: usize,
+    pub max_users: usize,
+    pub max_groups: usize,
+    pub max_members_per_group: usize,
+    /// For gecos, home and shell.
+    pub max_field_bytes: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            min_uid: 10_000,
+            min_gid: 10_000,
+            home_prefixes: vec!["/home".to_owned()],
+            fallback_shell: "/bin/sh".to_owned(),
+            reserved_names: ["root", "nobody", "nogroup"].map(str::to_owned).to_vec(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_document_bytes: 512 << 20,
+            max_users: 2_000_000,
+            max_groups: 1_000_000,
+            max_members_per_group: 100_000,
+            max_field_bytes: 256,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawSnapshot<'a> {
+    #[serde(borrow)]
+    format: Cow<'a, str>,
+    serial: u64,
+    #[serde(borrow)]
+    issued_at: Cow<'a, str>,
+    #[serde(borrow)]
+    valid_until: Cow<'a, str>,
+    // Entries stay raw here, so each one is decoded on its own below.
+    #[serde(borrow)]
+    users: Vec<&'a RawValue>,
+    #[serde(borrow)]
+    groups: Vec<&'a RawValue>,
+    user_cas: Option<Box<RawValue>>,
+    revoked: Option<Box<RawValue>>,
+    grants: Option<Box<RawValue>>,
+    sudo: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct RawUser<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    uid: i64,
+    gid: i64,
+    #[serde(default, borrow)]
+    gecos: Cow<'a, str>,
+    #[serde(borrow)]
+    home: Cow<'a, str>,
+    #[serde(borrow)]
+    shell: Cow<'a, str>,
+    state: State,
+    role: Role,
+    #[serde(default)]
+    kind: Kind,
+}
+
+#[derive(Deserialize)]
+struct RawGroup<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    gid: i64,
+    #[serde(default, borrow)]
+    members: Vec<Cow<'a, str>>,
+}
+
+/// Used to name a malformed entry in its finding, when it has a name at all.
+#[derive(Deserialize)]
+struct NameOnly<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+}
+
+/// Validates a source snapshot against the host's policy and local accounts.
+///
+/// Returns the snapshot with every invalid entry dropped (and listed in
+/// `findings`), or the reason the document as a whole is unusable.
+pub fn validate(
+    json: &[u8],
+    policy: &Policy,
+    local: &LocalTables,
+    now: UnixTime,
+) -> Result<Snapshot, SourceError> {
+    let limits = &policy.limits;
+    if json.len() > limits.max_document_bytes {
+        return Err(SourceError::TooLarge {
+            size: json.len(),
+            max: limits.max_document_bytes,
+        });
+    }
+    let raw: RawSnapshot = serde_json::from_slice(json).map_err(SourceError::NotJson)?;
+    if raw.format != FORMAT {
+        return Err(SourceError::WrongFormat(
+            raw.format.chars().take(64).collect(),
+        ));
+    }
+    let time = |field, text: &str| {
+        parse_rfc3339(text).map_err(|error| SourceError::BadTime { field, error })
+    };
+    let issued_at = time("issued_at", &raw.issued_at)?;
+    let valid_until = time("valid_until", &raw.valid_until)?;
+    if valid_until <= issued_at {
+        return Err(SourceError::ValidityInverted);
+    }
+    if valid_until <= now {
+        return Err(SourceError::Expired { valid_until });
+    }
+    for (what, count, max) in [
+        ("users", raw.users.len(), limits.max_users),
+        ("groups", raw.groups.len(), limits.max_groups),
+    ] {
+        if count > max {
+            return Err(SourceError::TooManyEntries { what, count, max });
+        }
+    }
+
+    let mut findings = Vec::new();
+    let users = validate_users(&raw.users, policy, local, &mut findings);
+    let user_names: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    let groups = validate_groups(&raw.groups, policy, local, &user_names, &mut findings);
+    Ok(Snapshot {
+        serial: raw.serial,
+        issued_at,
+        valid_until,
+        users,
+        groups,
+        reserved: Reserved {
+            user_cas: raw.user_cas,
+            revoked: raw.revoked,
+            grants: raw.grants,
+            sudo: raw.sudo,
+        },
+        findings,
+    })
+}
+
+/// Decodes each entry; a malformed one becomes `Err` with its name if it has one.
+fn decode_all<'a, T: Deserialize<'a>>(
+    raw: &[&'a RawValue],
+) -> Vec<Result<T, (Option<String>, String)>> {
+    raw.iter()
+        .map(|r| {
+            serde_json::from_str::<T>(r.get()).map_err(|e| {
+                let name = serde_json::from_str::<NameOnly>(r.get())
+                    .ok()
+                    .and_then(|n| n.name);
+                (name.map(Cow::into_owned), e.to_string())
+            })
+        })
+        .collect()
+}
+
+/// Counts occurrences, so that every copy of a duplicate can be dropped.
+fn tally<K: Eq + std::hash::Hash>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
+    let mut counts = HashMap::new();
+    for k in keys {
+        *counts.entry(k).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn validate_users(
+    raw: &[&RawValue],
+    policy: &Policy,
+    local: &LocalTables,
+    findings: &mut Vec<Finding>,
+) -> Vec<User> {
+    let decoded: Vec<Result<RawUser, _>> = decode_all(raw);
+    let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
+    let names = tally(ok().map(|u| u.name.as_ref()));
+    let uids = tally(ok().map(|u| u.uid));
+
+    let mut kept = Vec::with_capacity(decoded.len());
+    for (index, d) in decoded.iter().enumerate() {
+        let u = match d {
+            Ok(u) => u,
+            Err((name, error)) => {
+                let entry = Entry::User {
+                    index,
+                    name: name.clone(),
+                };
+                findings.push(dropped(entry, Reason::Malformed(error.clone())));
+                continue;
+            }
+        };
+        let entry = || Entry::User {
+            index,
+            name: Some(u.name.clone().into_owned()),
+        };
+        let checked = check_name(&u.name, policy)
+            .and_then(|()| unique_name(&names, &u.name))
+            .and_then(|()| unique_id(&uids, "uid", u.uid))
+            .and_then(|()| {
+                let uid = check_id("uid", u.uid, policy.min_uid)?;
+                let gid = check_id("gid", u.gid, policy.min_gid)?;
+                if local.has_name(&u.name) {
+                    return Err(Reason::LocalName);
+                }
+                if local.uids.contains(&uid) {
+                    return Err(Reason::LocalId {
+                        field: "uid",
+                        id: uid,
+                    });
+                }
+                if local.gids.contains(&gid) {
+                    return Err(Reason::LocalId {
+                        field: "gid",
+                        id: gid,
+                    });
+                }
+                check_field("gecos", &u.gecos, policy)?;
+                check_field("home", &u.home, policy)?;
+                check_field("shell", &u.shell, policy)?;
+                check_home(&u.home, &policy.home_prefixes)?;
+                Ok((uid, gid))
+            });
+        let (uid, gid) = match checked {
+            Ok(ids) => ids,
+            Err(reason) => {
+                findings.push(dropped(entry(), reason));
+                continue;
+            }
+        };
+        let shell = if local.shells.contains(u.shell.as_ref()) {
+            u.shell.clone().into_owned()
+        } else {
+            findings.push(Finding {
+                entry: entry(),
+                outcome: Outcome::Adjusted,
+                reason: Reason::ShellNotAllowed {
+                    shell: u.shell.clone().into_owned(),
+                    fallback: policy.fallback_shell.clone(),
+                },
+            });
+            policy.fallback_shell.clone()
+        };
+        kept.push(User {
+            name: u.name.clone().into_owned(),
+            uid,
+            gid,
+            gecos: u.gecos.clone().into_owned(),
+            home: u.home.clone().into_owned(),
+            shell,
+            state: u.state,
+            role: u.role,
+            kind: u.kind,
+        });
+    }
+    kept
+}
+
+fn validate_groups(
+    raw: &[&RawValue],
+    policy: &Policy,
+    local: &LocalTables,
+    users: &HashSet<&str>,
+    findings: &mut Vec<Finding>,
+) -> Vec<Group> {
+    let decoded: Vec<Result<RawGroup, _>> = decode_all(raw);
+    let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
+    let names = tally(ok().map(|g| g.name.as_ref()));
+    let gids = tally(ok().map(|g| g.gid));
+    let max_members = policy.limits.max_members_per_group;
+
+    let mut kept = Vec::with_capacity(decoded.len());
+    for (index, d) in decoded.iter().enumerate() {
+        let g = match d {
+            Ok(g) => g,
+            Err((name, error)) => {
+                let entry = Entry::Group {
+                    index,
+                    name: name.clone(),
+                };
+                findings.push(dropped(entry, Reason::Malformed(error.clone())));
+                continue;
+            }
+        };
+        let checked = check_name(&g.name, policy)
+            .and_then(|()| unique_name(&names, &g.name))
+            .and_then(|()| unique_id(&gids, "gid", g.gid))
+            .and_then(|()| {
+                let gid = check_id("gid", g.gid, policy.min_gid)?;
+                if local.has_name(&g.name) {
+                    return Err(Reason::LocalName);
+                }
+                if local.gids.contains(&gid) {
+                    return Err(Reason::LocalId {
+                        field: "gid",
+                        id: gid,
+                    });
+                }
+                if g.members.len() > max_members {
+                    let count = g.members.len();
+                    return Err(Reason::TooManyMembers {
+                        count,
+                        max: max_members,
+                    });
+                }
+                Ok(gid)
+            });
+        let gid = match checked {
+            Ok(gid) => gid,
+            Err(reason) => {
+                let entry = Entry::Group {
+                    index,
+                    name: Some(g.name.clone().into_owned()),
+                };
+                findings.push(dropped(entry, reason));
+                continue;
+            }
+        };
+        let mut seen = HashSet::with_capacity(g.members.len());
+        let mut members = Vec::with_capacity(g.members.len());
+        for m in &g.members {
+            let problem = if !users.contains(m.as_ref()) {
+                Some(Reason::UnknownUser)
+            } else if !seen.insert(m.as_ref()) {
+                Some(Reason::DuplicateMember)
+            } else {
+                None
+            };
+            match problem {
+                None => members.push(m.clone().into_owned()),
+                Some(reason) => {
+                    // Bounded: a hostile name must not bloat the findings.
+                    let member = m.chars().take(64).collect();
+                    let entry = Entry::Member {
+                        group: g.name.clone().into_owned(),
+                        member,
+                    };
+                    findings.push(dropped(entry, reason));
+                }
+            }
+        }
+        kept.push(Group {
+            name: g.name.clone().into_owned(),
+            gid,
+            members,
+        });
+    }
+    kept
+}
+
+fn dropped(entry: Entry, reason: Reason) -> Finding {
+    Finding {
+        entry,
+        outcome: Outcome::Dropped,
+        reason,
+    }
+}
+
+/// `^[a-z_][a-z0-9_-]{0,31}$`, and not reserved.
+fn check_name(name: &str, policy: &Policy) -> Result<(), Reason> {
+    let b = name.as_bytes();
+    let first_ok = b
+        .first()
+        .is_some_and(|c| c.is_ascii_lowercase() || *c == b'_');
+    let rest_ok = b
+        .iter()
+        .skip(1)
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-');
+    if !first_ok || !rest_ok || b.len() > 32 {
+        return Err(Reason::BadName);
+    }
+    if policy.reserved_names.iter().any(|r| r == name) {
+        return Err(Reason::ReservedName);
+    }
+    Ok(())
+}
+
+fn unique_name(counts: &HashMap<&str, usize>, name: &str) -> Result<(), Reason> {
+    if counts.get(name).copied().unwrap_or(0) > 1 {
+        return Err(Reason::DuplicateName);
+    }
+    Ok(())
+}
+
+fn unique_id(counts: &HashMap<i64, usize>, field: &'static str, id: i64) -> Result<(), Reason> {
+    if counts.get(&id).copied().unwrap_or(0) > 1 {
+        return Err(Reason::DuplicateId { field, id });
+    }
+    Ok(())
+}
+
+/// The uid/gid rules: never root, never a reserved or systemd-dynamic id,
+/// never below the configured minimum, never above 2^31-1.
+fn check_id(field: &'static str, id: i64, min: u32) -> Result<u32, Reason> {
+    let problem = match id {
+        0 => Some(IdProblem::Root),
+        65_534 | 65_535 | 4_294_967_295 => Some(IdProblem::Reserved),
+        61_184..=65_519 => Some(IdProblem::SystemdDynamic),
+        i if i < i64::from(min) => Some(IdProblem::BelowMinimum(min)),
+        i if i > i64::from(i32::MAX) => Some(IdProblem::AboveMaximum),
+        _ => None,
+    };
+    match problem {
+        Some(problem) => Err(Reason::BadId { field, id, problem }),
+        // In range 1..=i32::MAX, so the conversion cannot fail.
+        None => u32::try_from(id).map_err(|_| Reason::BadId {
+            field,
+            id,
+            problem: IdProblem::AboveMaximum,
+        }),
+    }
+}
+
+/// No NUL, newline or other control character (C0, DEL, C1), no `:`, bounded.
+fn check_field(field: &'static str, value: &str, policy: &Policy) -> Result<(), Reason> {
+    let problem = if value.len() > policy.limits.max_field_bytes {
+        Some(FieldProblem::TooLong(policy.limits.max_field_bytes))
+    } else if value.chars().any(char::is_control) {
+        Some(FieldProblem::ControlCharacter)
+    } else if value.contains(':') {
+        Some(FieldProblem::Colon)
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |problem| Err(Reason::BadField { field, problem }))
+}
+
+/// Absolute, already normalised, and strictly below an allowed prefix.
+fn check_home(home: &str, prefixes: &[String]) -> Result<(), Reason> {
+    let Some(rest) = home.strip_prefix('/') else {
+        return Err(Reason::BadHome(HomeProblem::NotAbsolute));
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || *p == "." || *p == "..")
+    {
+        return Err(Reason::BadHome(HomeProblem::NotNormalised));
+    }
+    let below = |prefix: &String| {
+        let pre: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
+        parts.len() > pre.len() && parts.starts_with(&pre)
+    };
+    if !prefixes.iter().any(below) {
+        return Err(Reason::BadHome(HomeProblem::NotUnderPrefix));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: UnixTime = 1_795_600_800; // 2026-11-25T10:00:00Z
+
+    fn local() -> LocalTables {
+        LocalTables::parse(
+            "root:x:0:0:root:/root:/bin/bash\nlocaluser:x:10500:10500::/home/l:/bin/sh\n",
+            "root:x:0:\nlocalgroup:x:10600:\nlocaluser:x:10500:\n",
+            "/bin/sh\n/bin/bash\n",
+        )
+    }
+
+    fn user(name: &str, uid: i64) -> serde_json::Value {
+        json!({"name": name, "uid": uid, "gid": uid, "gecos": "", "home": format!("/home/{name}"),
+               "shell": "/bin/bash", "state": "active", "role": "user", "kind": "person"})
+    }
+
+    fn doc(users: Vec<serde_json::Value>, groups: Vec<serde_json::Value>) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "format": "roster-snapshot/1", "serial": 3,
+            "issued_at": "2026-11-25T09:00:00Z", "valid_until": "2026-12-25T09:00:00Z",
+            "users": users, "groups": groups,
+        }))
+        .unwrap()
+    }
+
+    fn run(users: Vec<serde_json::Value>, groups: Vec<serde_json::Value>) -> Snapshot {
+        validate(&doc(users, groups), &Policy::default(), &local(), NOW).unwrap()
+    }
+
+    /// The single finding a one-user snapshot produces.
+    fn reason_for(u: serde_json::Value) -> Reason {
+        let s = run(vec![u], vec![]);
+        assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
+        s.findings[0].reason.clone()
+    }
+
+    fn with(mut u: serde_json::Value, key: &str, value: serde_json::Value) -> serde_json::Value {
+        u[key] = value;
+        u
+    }
+
+    #[test]
+    fn keeps_a_good_snapshot_whole() {
+        let s = run(
+            vec![user("alice", 10001), user("bob", 10002)],
+            vec![json!({"name": "devs", "gid": 10010, "members": ["alice", "bob"]})],
+        );
+        assert!(s.findings.is_empty());
+        assert_eq!(s.serial, 3);
+        assert_eq!(s.users[0].name, "alice");
+        assert_eq!(s.users[0].role, Role::User);
+        assert_eq!(s.groups[0].members, ["alice", "bob"]);
+    }
+
+    #[test]
+    fn bad_names_are_dropped() {
+        for name in [
+            "Alice",
+            "1abc",
+            "",
+            "a b",
+            "a:b",
+            "ab.c",
+            "é",
+            &"a".repeat(33),
+        ] {
+            assert_eq!(reason_for(user(name, 10001)), Reason::BadName, "{name:?}");
+        }
+        assert!(
+            run(vec![user(&"a".repeat(32), 10001)], vec![])
+                .findings
+                .is_empty()
+        );
+        assert!(run(vec![user("_svc-1", 10001)], vec![]).findings.is_empty());
+        assert_eq!(reason_for(user("nobody", 10001)), Reason::ReservedName);
+    }
+
+    #[test]
+    fn every_id_rule_holds() {
+        let cases = [
+            (0, IdProblem::Root),
+            (65_534, IdProblem::Reserved),
+            (65_535, IdProblem::Reserved),
+            (4_294_967_295, IdProblem::Reserved),
+            (61_184, IdProblem::SystemdDynamic),
+            (65_519, IdProblem::SystemdDynamic),
+            (9_999, IdProblem::BelowMinimum(10_000)),
+            (-1, IdProblem::BelowMinimum(10_000)),
+            (2_147_483_648, IdProblem::AboveMaximum),
+        ];
+        for (id, problem) in cases {
+            assert_eq!(
+                reason_for(user("alice", id)),
+                Reason::BadId {
+                    field: "uid",
+                    id,
+                    problem
+                },
+                "uid {id}"
+            );
+        }
+        let u = with(user("alice", 10001), "gid", json!(0));
+        assert_eq!(
+            reason_for(u),
+            Reason::BadId {
+                field: "gid",
+                id: 0,
+                problem: IdProblem::Root
+            }
+        );
+        assert!(
+            run(vec![user("alice", 2_147_483_647)], vec![])
+                .findings
+                .is_empty()
+        );
+        assert!(run(vec![user("alice", 65_520)], vec![]).findings.is_empty());
+    }
+
+    #[test]
+    fn local_accounts_win() {
+        assert_eq!(reason_for(user("localuser", 10001)), Reason::LocalName);
+        assert_eq!(reason_for(user("localgroup", 10001)), Reason::LocalName);
+        assert_eq!(reason_for(user("root", 10001)), Reason::ReservedName);
+        assert_eq!(
+            reason_for(user("alice", 10500)),
+            Reason::LocalId {
+                field: "uid",
+                id: 10500
+            }
+        );
+        let u = with(user("alice", 10001), "gid", json!(10600));
+        assert_eq!(
+            reason_for(u),
+            Reason::LocalId {
+                field: "gid",
+                id: 10600
+            }
+        );
+        let s = run(vec![], vec![json!({"name": "x", "gid": 10600})]);
+        assert_eq!(
+            s.findings[0].reason,
+            Reason::LocalId {
+                field: "gid",
+                id: 10600
+            }
+        );
+        let s = run(vec![], vec![json!({"name": "localuser", "gid": 10700})]);
+        assert_eq!(s.findings[0].reason, Reason::LocalName);
+    }
+
+    #[test]
+    fn duplicates_drop_every_copy() {
+        let s = run(
+            vec![
+                user("alice", 10001),
+                user("alice", 10002),
+                user("bob", 10003),
+                user("carol", 10003),
+            ],
+            vec![
+                json!({"name": "g", "gid": 10010}),
+                json!({"name": "g", "gid": 10011}),
+                json!({"name": "h", "gid": 10020}),
+                json!({"name": "i", "gid": 10020}),
+            ],
+        );
+        assert!(s.users.is_empty() && s.groups.is_empty());
+        let reasons: Vec<_> = s.findings.iter().map(|f| f.reason.clone()).collect();
+        assert_eq!(
+            reasons,
+            [
+                Reason::DuplicateName,
+                Reason::DuplicateName,
+                Reason::DuplicateId {
+                    field: "uid",
+                    id: 10003
+                },
+                Reason::DuplicateId {
+                    field: "uid",
+                    id: 10003
+                },
+                Reason::DuplicateName,
+                Reason::DuplicateName,
+                Reason::DuplicateId {
+                    field: "gid",
+                    id: 10020
+                },
+                Reason::DuplicateId {
+                    field: "gid",
+                    id: 10020
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn fields_reject_control_characters_and_colons() {
+        for (field, value, problem) in [
+            ("gecos", "a\nb", FieldProblem::ControlCharacter),
+            ("gecos", "a\0b", FieldProblem::ControlCharacter),
+            ("gecos", "a\u{85}b", FieldProblem::ControlCharacter),
+            ("gecos", "a\u{7f}", FieldProblem::ControlCharacter),
+            ("gecos", "a:b", FieldProblem::Colon),
+            ("shell", "/bin/ba:sh", FieldProblem::Colon),
+            ("home", "/home/a\tb", FieldProblem::ControlCharacter),
+        ] {
+            let u = with(user("alice", 10001), field, json!(value));
+            assert_eq!(
+                reason_for(u),
+                Reason::BadField { field, problem },
+                "{field}={value:?}"
+            );
+        }
+        let u = with(user("alice", 10001), "gecos", json!("x".repeat(257)));
+        let problem = FieldProblem::TooLong(256);
+        assert_eq!(
+            reason_for(u),
+            Reason::BadField {
+                field: "gecos",
+                problem
+            }
+        );
+        let u = with(user("alice", 10001), "gecos", json!("Zoë Ångström, Room 4"));
+        assert!(run(vec![u], vec![]).findings.is_empty());
+    }
+
+    #[test]
+    fn homes_must_be_normalised_and_below_a_prefix() {
+        for (home, problem) in [
+            ("home/alice", HomeProblem::NotAbsolute),
+            ("/home/../etc", HomeProblem::NotNormalised),
+            ("/home/./alice", HomeProblem::NotNormalised),
+            ("/home//alice", HomeProblem::NotNormalised),
+            ("/home/alice/", HomeProblem::NotNormalised),
+            ("/", HomeProblem::NotNormalised),
+            ("/home", HomeProblem::NotUnderPrefix),
+            ("/homes/alice", HomeProblem::NotUnderPrefix),
+            ("/root", HomeProblem::NotUnderPrefix),
+        ] {
+            let u = with(user("alice", 10001), "home", json!(home));
+            assert_eq!(reason_for(u), Reason::BadHome(problem), "{home}");
+        }
+        let u = with(user("alice", 10001), "home", json!("/home/team/alice"));
+        assert!(run(vec![u], vec![]).findings.is_empty());
+    }
+
+    #[test]
+    fn unknown_shells_are_replaced_not_dropped() {
+        let u = with(user("alice", 10001), "shell", json!("/bin/bash -c evil"));
+        let s = run(vec![u], vec![]);
+        assert_eq!(s.users[0].shell, "/bin/sh");
+        assert_eq!(s.findings[0].outcome, Outcome::Adjusted);
+        assert_eq!(s.dropped(), 0);
+    }
+
+    #[test]
+    fn malformed_entries_are_dropped_alone() {
+        let s = run(
+            vec![
+                with(user("alice", 10001), "uid", json!("10001")),
+                with(user("bob", 10002), "state", json!("suspended")),
+                json!(42),
+                user("carol", 10003),
+            ],
+            vec![json!({"name": "g"}), json!({"name": "h", "gid": 10011})],
+        );
+        assert_eq!(s.users.len(), 1);
+        assert_eq!(s.groups.len(), 1);
+        let names: Vec<String> = s.findings.iter().map(|f| f.entry.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "user \"alice\" (users[0])",
+                "user \"bob\" (users[1])",
+                "users[2]",
+                "group \"g\" (groups[0])"
+            ]
+        );
+        assert!(
+            s.findings
+                .iter()
+                .all(|f| matches!(f.reason, Reason::Malformed(_)))
+        );
+    }
+
+    #[test]
+    fn members_must_be_kept_snapshot_users() {
+        let s = run(
+            vec![user("alice", 10001), user("bad:x", 10002)],
+            vec![json!({"name": "devs", "gid": 10010,
+                        "members": ["alice", "root", "ghost", "bad:x", "alice"]})],
+        );
+        assert_eq!(s.groups[0].members, ["alice"]);
+        let reasons: Vec<_> = s
+            .findings
+            .iter()
+            .skip(1)
+            .map(|f| f.reason.clone())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                Reason::UnknownUser,
+                Reason::UnknownUser,
+                Reason::UnknownUser,
+                Reason::DuplicateMember
+            ]
+        );
+    }
+
+    #[test]
+    fn too_many_members_drops_the_group() {
+        let policy = Policy {
+            limits: Limits {
+                max_members_per_group: 2,
+                ..Limits::default()
+            },
+            ..Policy::default()
+        };
+        let json = doc(
+            vec![user("a", 10001), user("b", 10002), user("c", 10003)],
+            vec![json!({"name": "g", "gid": 10010, "members": ["a", "b", "c"]})],
+        );
+        let s = validate(&json, &policy, &local(), NOW).unwrap();
+        assert!(s.groups.is_empty());
+        assert_eq!(
+            s.findings[0].reason,
+            Reason::TooManyMembers { count: 3, max: 2 }
+        );
+    }
+
+    #[test]
+    fn whole_document_problems_reject_it() {
+        let ok = doc(vec![user("alice", 10001)], vec![]);
+        let v = |json: &[u8]| validate(json, &Policy::default(), &local(), NOW);
+        assert!(v(&ok).is_ok());
+        assert!(matches!(v(b"{"), Err(SourceError::NotJson(_))));
+        assert!(matches!(v(b"[]"), Err(SourceError::NotJson(_))));
+        let mut wrong: serde_json::Value = serde_json::from_slice(&ok).unwrap();
+        wrong["format"] = json!("roster-snapshot/2");
+        assert!(matches!(
+            v(&serde_json::to_vec(&wrong).unwrap()),
+            Err(SourceError::WrongFormat(_))
+        ));
+        let mut no_users: serde_json::Value = serde_json::from_slice(&ok).unwrap();
+        no_users.as_object_mut().unwrap().remove("users");
+        assert!(matches!(
+            v(&serde_json::to_vec(&no_users).unwrap()),
+            Err(SourceError::NotJson(_))
+        ));
+        let expired = validate(&ok, &Policy::default(), &local(), NOW + 86_400 * 31);
+        assert!(matches!(expired, Err(SourceError::Expired { .. })));
+        let mut bad_time: serde_json::Value = serde_json::from_slice(&ok).unwrap();
+        bad_time["issued_at"] = json!("yesterday");
+        let r = v(&serde_json::to_vec(&bad_time).unwrap());
+        assert!(matches!(
+            r,
+            Err(SourceError::BadTime {
+                field: "issued_at",
+                ..
+            })
+        ));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(matches!(v(deep.as_bytes()), Err(SourceError::NotJson(_))));
+        let policy = Policy {
+            limits: Limits {
+                max_document_bytes: 10,
+                ..Limits::default()
+            },
+            ..Policy::default()
+        };
+        let r = validate(&ok, &policy, &local(), NOW);
+        assert!(matches!(r, Err(SourceError::TooLarge { max: 10, .. })));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_reserved_ones_kept() {
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(vec![], vec![])).unwrap();
+        d["future_field"] = json!({"x": 1});
+        d["user_cas"] = json!(["ssh-ed25519 AAAA"]);
+        let s = validate(
+            &serde_json::to_vec(&d).unwrap(),
+            &Policy::default(),
+            &local(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            s.reserved.user_cas.unwrap().get(),
+            r#"["ssh-ed25519 AAAA"]"#
+        );
+    }
+}
