@@ -1,0 +1,27 @@
+# The two commands a newcomer needs (as root, on Debian 12 with a Rust
+# toolchain from rustup): `make demo` and `make test`.
+CARGO ?= cargo
+
+.PHONY: deps build demo test lint bench
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --workspace
+
+demo: build
+	scripts/demo.sh
+
+# Unit tests, then the integration tests that load the built modules into
+# real glibc inside private mount namespaces (root required; they fail, never
+# skip, when they cannot run).
+test: build
+	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: deps
+	bench/run.sh

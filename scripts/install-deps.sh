@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian packages that building and testing roster need, if any
+# is missing. Needs root. Used by `make` targets and by .ci/run.
+set -eu
+# build: libpam0g-dev (the PAM crate links -lpam), gcc/libc6-dev (linking, the
+# C test programs); tests: util-linux (unshare, mount), procps.
+packages="libpam0g-dev gcc libc6-dev make util-linux procps"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "roster: missing Debian packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+echo "roster: installing Debian packages:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+apt-get install -y -qq --no-install-recommends $missing
