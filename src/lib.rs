@@ -7,8 +7,10 @@
 #![forbid(unsafe_code)]
 
 pub mod compiled;
+pub mod config;
 pub mod install;
 pub mod local;
+pub mod signature;
 pub mod snapshot;
 pub mod store;
 pub mod time;

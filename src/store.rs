@@ -122,8 +122,11 @@ impl<M: Mapping> Generation<M> {
         check_owner(&dir_meta)?;
         let file = OpenOptions::new()
             .read(true)
-            // A symlink at the final component fails with ELOOP.
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY)
+            // A symlink at the final component fails with ELOOP; O_NONBLOCK
+            // keeps a FIFO planted at the path from blocking the open (and
+            // with it every lookup in the host process). It has no effect on
+            // the regular file we then insist on.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
             .open(path)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ENOENT) => LoadError::Missing,
@@ -210,55 +213,73 @@ impl<M: Mapping> Store<M> {
 
     /// The current generation, checking the file at most once per
     /// [`RECHECK`]. `now` is a monotonic clock reading.
+    ///
+    /// The lock is held only to read or swap the cached `Arc`: the `lstat`,
+    /// the load of a new file and the unmapping of the old one all happen
+    /// outside it, so a thread that forks while another is in here leaves
+    /// the child a lock that is almost never taken.
     pub fn current(&self, now: Instant) -> Result<Arc<Generation<M>>, LoadErrorKind> {
-        let Some(mut state) = lock_briefly(&self.state) else {
-            // Lock unavailable (held across a fork): answer from the file
-            // directly, uncached. Slow but correct, never a deadlock.
-            return Generation::load(Path::new(self.path))
-                .map(Arc::new)
-                .map_err(|e| e.kind());
+        let (cached, checked) = {
+            let Some(mut state) = lock_briefly(&self.state) else {
+                return self.uncached();
+            };
+            if state.next_check.is_some_and(|due| now < due) {
+                return state.answer();
+            }
+            // This caller re-checks; others keep the cached answer meanwhile.
+            state.next_check = Some(now + RECHECK);
+            (state.answer(), state.checked())
         };
-        if state.next_check.is_some_and(|due| now < due) {
-            return state.answer();
-        }
-        state.next_check = Some(now + RECHECK);
         let seen = std::fs::symlink_metadata(self.path)
             .ok()
             .map(|m| Identity::of(&m));
-        let unchanged = match (&state.current, &state.failed) {
-            (Some(g), _) => seen == Some(g.identity),
-            (None, Some((failed, _))) => seen == *failed,
-            (None, None) => false,
+        if checked == Some(seen) {
+            return cached;
+        }
+        let (current, failed) = match Generation::load(Path::new(self.path)) {
+            Ok(g) => (Some(Arc::new(g)), None),
+            Err(e) => (None, Some((seen, e.kind()))),
         };
-        if unchanged {
-            return state.answer();
+        let answer = State {
+            current: current.clone(),
+            failed,
+            next_check: None,
         }
-        match Generation::load(Path::new(self.path)) {
-            Ok(g) => {
-                state.current = Some(Arc::new(g));
-                state.failed = None;
-            }
-            Err(e) => {
-                state.current = None;
-                state.failed = Some((seen, e.kind()));
-            }
-        }
-        state.answer()
+        .answer();
+        let old = lock_briefly(&self.state).map(|mut state| {
+            state.failed = failed;
+            std::mem::replace(&mut state.current, current)
+        });
+        // The previous generation, if this was its last user, is unmapped
+        // here, outside the lock.
+        drop(old);
+        answer
+    }
+
+    /// Answers from the file directly, without the cache: for a process
+    /// whose lock is unavailable (held across a fork). Slower, still correct.
+    fn uncached(&self) -> Result<Arc<Generation<M>>, LoadErrorKind> {
+        Generation::load(Path::new(self.path))
+            .map(Arc::new)
+            .map_err(|e| e.kind())
     }
 }
 
-/// Takes a lock if it is free now or soon, for code inside host processes.
-/// Our critical sections are a few instructions (or one file load), so a
-/// short wait suffices; a lock that stays taken was inherited across fork
-/// from a thread that no longer exists, and waiting for it would hang the
-/// child forever. `None` then: the caller takes a slower path or fails soft.
+/// Takes a lock if it is free now or very soon, for code inside host
+/// processes. Our critical sections are a few instructions, so a short spin
+/// and a couple of yields cover a holder that was preempted; a lock that
+/// stays taken was inherited across fork from a thread that no longer
+/// exists, and waiting for it would hang the child. `None` then: the caller
+/// takes a slower path (or fails soft) instead of waiting.
 pub fn lock_briefly<T>(lock: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    for attempt in 0..200 {
+    const SPINS: u32 = 100;
+    const YIELDS: u32 = 3;
+    for attempt in 0..SPINS + YIELDS {
         match lock.try_lock() {
             Ok(guard) => return Some(guard),
             // Our critical sections cannot panic, but never trust that.
             Err(TryLockError::Poisoned(p)) => return Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) if attempt < 20 => std::hint::spin_loop(),
+            Err(TryLockError::WouldBlock) if attempt < SPINS => std::hint::spin_loop(),
             Err(TryLockError::WouldBlock) => std::thread::yield_now(),
         }
     }
@@ -266,6 +287,15 @@ pub fn lock_briefly<T>(lock: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 }
 
 impl<M> State<M> {
+    /// What the last check saw at the path: `None` if never checked.
+    fn checked(&self) -> Option<Option<Identity>> {
+        match (&self.current, &self.failed) {
+            (Some(g), _) => Some(Some(g.identity)),
+            (None, Some((seen, _))) => Some(*seen),
+            (None, None) => None,
+        }
+    }
+
     fn answer(&self) -> Result<Arc<Generation<M>>, LoadErrorKind> {
         match (&self.current, &self.failed) {
             (Some(g), _) => Ok(Arc::clone(g)),

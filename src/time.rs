@@ -129,6 +129,30 @@ pub fn format_rfc3339(t: UnixTime) -> String {
     )
 }
 
+/// Parses a duration for people to write: `90s`, `5m`, `16h`, `7d`, or a
+/// sum such as `1h30m`. Whole seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let mut total: u64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u64 = rest[..digits].parse().ok()?;
+        let unit = match rest[digits..].chars().next()? {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        rest = &rest[digits + 1..];
+    }
+    Some(total)
+}
+
 /// A duration in seconds, for people: `3d 4h`, `5m 2s`, `0s`.
 pub fn format_duration(secs: u64) -> String {
     let parts = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
@@ -195,6 +219,24 @@ mod tests {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Ok(t));
         }
         assert_eq!(format_rfc3339(1_795_600_800), "2026-11-25T10:00:00Z");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90s"), Some(90));
+        assert_eq!(parse_duration("1h30m"), Some(5400));
+        assert_eq!(parse_duration("7d"), Some(604_800));
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5x",
+            "-5m",
+            "5m junk",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

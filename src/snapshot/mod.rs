@@ -76,7 +76,6 @@ pub struct Group {
 /// JSON (so a malformed value rejects the snapshot) and kept verbatim.
 #[derive(Debug, Default)]
 pub struct Reserved {
-    pub user_cas: Option<Box<RawValue>>,
     pub revoked: Option<Box<RawValue>>,
     pub grants: Option<Box<RawValue>>,
     pub sudo: Option<Box<RawValue>>,
@@ -90,6 +89,9 @@ pub struct Snapshot {
     pub valid_until: UnixTime,
     pub users: Vec<User>,
     pub groups: Vec<Group>,
+    /// CA keys trusted to sign user certificates, one OpenSSH public key
+    /// line each (several at once during a rotation).
+    pub user_cas: Vec<String>,
     pub reserved: Reserved,
     /// Every entry that was dropped or adjusted, in input order.
     pub findings: Vec<Finding>,
@@ -188,6 +190,8 @@ pub enum Entry {
     Group { index: usize, name: Option<String> },
     /// One name in a group's `members`.
     Member { group: String, member: String },
+    /// `user_cas[index]`.
+    UserCa { index: usize },
 }
 
 impl fmt::Display for Entry {
@@ -204,6 +208,7 @@ impl fmt::Display for Entry {
             } => write!(f, "group {n:?} (groups[{index}])"),
             Self::Group { index, name: None } => write!(f, "groups[{index}]"),
             Self::Member { group, member } => write!(f, "member {member:?} of group {group:?}"),
+            Self::UserCa { index } => write!(f, "user_cas[{index}]"),
         }
     }
 }
@@ -245,6 +250,8 @@ pub enum Reason {
         count: usize,
         max: usize,
     },
+    /// Not an OpenSSH public key line, a certificate, or a DSA key.
+    BadKey(String),
 }
 
 impl fmt::Display for Reason {
@@ -275,6 +282,7 @@ impl fmt::Display for Reason {
             Self::TooManyMembers { count, max } => {
                 write!(f, "{count} members, over the limit of {max}")
             }
+            Self::BadKey(e) => write!(f, "not a usable OpenSSH public key: {e}"),
         }
     }
 }

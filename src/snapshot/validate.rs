@@ -79,7 +79,8 @@ struct RawSnapshot<'a> {
     users: Vec<&'a RawValue>,
     #[serde(borrow)]
     groups: Vec<&'a RawValue>,
-    user_cas: Option<Box<RawValue>>,
+    #[serde(default, borrow)]
+    user_cas: Vec<&'a RawValue>,
     revoked: Option<Box<RawValue>>,
     grants: Option<Box<RawValue>>,
     sudo: Option<Box<RawValue>>,
@@ -166,14 +167,15 @@ pub fn validate(
     let users = validate_users(&raw.users, policy, local, &mut findings);
     let user_names: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
     let groups = validate_groups(&raw.groups, policy, local, &user_names, &mut findings);
+    let user_cas = validate_user_cas(&raw.user_cas, &mut findings);
     Ok(Snapshot {
         serial: raw.serial,
         issued_at,
         valid_until,
         users,
         groups,
+        user_cas,
         reserved: Reserved {
-            user_cas: raw.user_cas,
             revoked: raw.revoked,
             grants: raw.grants,
             sudo: raw.sudo,
@@ -385,6 +387,28 @@ fn validate_groups(
             gid,
             members,
         });
+    }
+    kept
+}
+
+/// Each CA must be a plain OpenSSH public key (not a certificate, not DSA);
+/// it is kept in OpenSSH's canonical one-line form.
+fn validate_user_cas(raw: &[&RawValue], findings: &mut Vec<Finding>) -> Vec<String> {
+    let mut kept = Vec::with_capacity(raw.len());
+    for (index, r) in raw.iter().enumerate() {
+        let key = serde_json::from_str::<Cow<str>>(r.get())
+            .map_err(|e| e.to_string())
+            .and_then(|line| {
+                ssh_key::PublicKey::from_openssh(line.trim()).map_err(|e| e.to_string())
+            })
+            .and_then(|k| match k.algorithm() {
+                ssh_key::Algorithm::Dsa => Err("DSA keys are not accepted".to_owned()),
+                _ => k.to_openssh().map_err(|e| e.to_string()),
+            });
+        match key {
+            Ok(line) => kept.push(line),
+            Err(e) => findings.push(dropped(Entry::UserCa { index }, Reason::BadKey(e))),
+        }
     }
     kept
 }
@@ -871,17 +895,27 @@ mod tests {
     fn unknown_fields_are_ignored_and_reserved_ones_kept() {
         let mut d: serde_json::Value = serde_json::from_slice(&doc(vec![], vec![])).unwrap();
         d["future_field"] = json!({"x": 1});
-        d["user_cas"] = json!(["ssh-ed25519 AAAA"]);
-        let s = validate(
-            &serde_json::to_vec(&d).unwrap(),
-            &Policy::default(),
-            &local(),
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            s.reserved.user_cas.unwrap().get(),
-            r#"["ssh-ed25519 AAAA"]"#
-        );
+        d["sudo"] = json!([{"group": "ops"}]);
+        let json = serde_json::to_vec(&d).unwrap();
+        let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
+        assert_eq!(s.reserved.sudo.unwrap().get(), r#"[{"group":"ops"}]"#);
+    }
+
+    #[test]
+    fn user_cas_keep_only_plain_public_keys() {
+        const CA: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHp6EOPB3j2MNtlM8OduXusAUzKMEbXHBvBVvUNTxXTc";
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(vec![], vec![])).unwrap();
+        d["user_cas"] = json!([
+            format!("{CA} ca-2026"),
+            "ssh-ed25519 AAAA",
+            "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29t",
+            42
+        ]);
+        let json = serde_json::to_vec(&d).unwrap();
+        let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
+        assert_eq!(s.user_cas, [format!("{CA} ca-2026")]);
+        let dropped: Vec<String> = s.findings.iter().map(|f| f.entry.to_string()).collect();
+        assert_eq!(dropped, ["user_cas[1]", "user_cas[2]", "user_cas[3]"]);
     }
 }

@@ -1,0 +1,395 @@
+//! `/etc/roster/roster.toml`: what the agent and the CLI need to know about
+//! the source, the host and its policy. The modules never read it: the agent
+//! compiles what they need into the snapshot file.
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::snapshot::{Limits, Policy};
+use crate::time::parse_duration;
+
+/// The default location; the CLI takes `--config` to use another.
+pub const DEFAULT_PATH: &str = "/etc/roster/roster.toml";
+
+/// A checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Source,
+    pub host: Host,
+    pub sync: Sync,
+    pub policy: Policy,
+    /// Where local accounts and shells are read from (tests point elsewhere).
+    pub local_files: LocalFiles,
+    /// The agent's state: state.json, and (fixed for the modules) the snapshot.
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `https://…` or `file://…`; the signature is fetched from `url + ".sig"`.
+    pub url: String,
+    /// OpenSSH public keys allowed to sign snapshots (any one suffices).
+    pub signing_keys: Vec<ssh_key::PublicKey>,
+    pub token_file: Option<PathBuf>,
+    pub ca_bundle: Option<PathBuf>,
+    pub connect_timeout_secs: u64,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sync {
+    pub interval_secs: u64,
+    pub jitter_secs: u64,
+    /// After this long without a successful sync, PAM refuses snapshot users.
+    pub max_age_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalFiles {
+    pub passwd: PathBuf,
+    pub group: PathBuf,
+    pub shells: PathBuf,
+}
+
+/// Why the configuration cannot be used. One line, naming the problem.
+#[derive(Debug)]
+pub enum ConfigError {
+    Missing(PathBuf),
+    Unreadable(PathBuf, std::io::Error),
+    /// TOML syntax, an unknown key, a wrong type: toml's own message, which
+    /// names the key and its line.
+    Syntax(PathBuf, String),
+    Invalid(PathBuf, String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing(p) => write!(
+                f,
+                "no configuration at {} (see roster.toml(5))",
+                p.display()
+            ),
+            Self::Unreadable(p, e) => write!(f, "{}: {e}", p.display()),
+            Self::Syntax(p, e) => write!(f, "{}: {e}", p.display()),
+            Self::Invalid(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    source: RawSource,
+    #[serde(default)]
+    host: RawHost,
+    #[serde(default)]
+    sync: RawSync,
+    #[serde(default)]
+    accounts: RawAccounts,
+    #[serde(default)]
+    paths: RawPaths,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    url: String,
+    signing_keys: Vec<String>,
+    token_file: Option<PathBuf>,
+    ca_bundle: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout")]
+    connect_timeout: String,
+    #[serde(default = "default_timeout")]
+    timeout: String,
+    max_snapshot_bytes: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Option<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    interval: String,
+    jitter: String,
+    max_age: String,
+}
+
+impl Default for RawSync {
+    fn default() -> Self {
+        RawSync {
+            interval: "5m".into(),
+            jitter: "1m".into(),
+            max_age: "24h".into(),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    min_uid: Option<u32>,
+    min_gid: Option<u32>,
+    home_prefixes: Option<Vec<String>>,
+    fallback_shell: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPaths {
+    state_dir: Option<PathBuf>,
+    passwd: Option<PathBuf>,
+    group: Option<PathBuf>,
+    shells: Option<PathBuf>,
+}
+
+fn default_connect_timeout() -> String {
+    "10s".into()
+}
+
+fn default_timeout() -> String {
+    "60s".into()
+}
+
+impl Config {
+    /// Reads and checks the configuration at `path`. `hostname` is the
+    /// machine's name, used when the file names none.
+    pub fn load(path: &Path, hostname: &str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ConfigError::Missing(path.to_owned()),
+            _ => ConfigError::Unreadable(path.to_owned(), e),
+        })?;
+        Config::parse(&text, hostname).map_err(|e| match e {
+            ParseError::Syntax(m) => ConfigError::Syntax(path.to_owned(), m),
+            ParseError::Invalid(m) => ConfigError::Invalid(path.to_owned(), m),
+        })
+    }
+
+    /// Parses configuration text; see [`Config::load`].
+    pub fn parse(text: &str, hostname: &str) -> Result<Config, ParseError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // toml's message spans several lines (a source excerpt); keep the
+            // first, which names the line and column, and the last, the problem.
+            let msg = e.to_string();
+            let lines: Vec<&str> = msg.lines().filter(|l| !l.trim().is_empty()).collect();
+            ParseError::Syntax(match (lines.first(), lines.last()) {
+                (Some(first), Some(last)) if first != last => format!("{first}: {}", last.trim()),
+                _ => msg.trim().to_owned(),
+            })
+        })?;
+        let invalid = |m: String| ParseError::Invalid(m);
+        let duration = |key: &str, v: &str| {
+            parse_duration(v).ok_or_else(|| {
+                invalid(format!(
+                    "{key} = {v:?} is not a duration like \"30s\", \"5m\", \"24h\""
+                ))
+            })
+        };
+
+        let s = raw.source;
+        let url = s.url;
+        if !(url.starts_with("https://") || url.starts_with("file:///")) {
+            return Err(invalid(format!(
+                "source.url = {url:?}: must start with https:// or file:///"
+            )));
+        }
+        if url.starts_with("https://")
+            && url["https://".len()..]
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .is_empty()
+        {
+            return Err(invalid(format!("source.url = {url:?} has no host")));
+        }
+        if s.signing_keys.is_empty() {
+            return Err(invalid(
+                "source.signing_keys is empty: pin at least one key".into(),
+            ));
+        }
+        let signing_keys = s
+            .signing_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                ssh_key::PublicKey::from_openssh(k.trim()).map_err(|e| {
+                    invalid(format!(
+                        "source.signing_keys[{i}] is not an OpenSSH public key: {e}"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let host_name = raw.host.name.unwrap_or_else(|| hostname.to_owned());
+        for name in std::iter::once(&host_name).chain(&raw.host.labels) {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            {
+                return Err(invalid(format!(
+                    "host name or label {name:?}: use letters, digits, '-', '_' and '.'"
+                )));
+            }
+        }
+
+        let defaults = Policy::default();
+        let a = raw.accounts;
+        let policy = Policy {
+            min_uid: a.min_uid.unwrap_or(defaults.min_uid),
+            min_gid: a.min_gid.unwrap_or(defaults.min_gid),
+            home_prefixes: a.home_prefixes.unwrap_or(defaults.home_prefixes),
+            fallback_shell: a.fallback_shell.unwrap_or(defaults.fallback_shell),
+            reserved_names: defaults.reserved_names,
+            limits: Limits {
+                max_document_bytes: s
+                    .max_snapshot_bytes
+                    .unwrap_or(defaults.limits.max_document_bytes),
+                ..defaults.limits
+            },
+        };
+        for p in &policy.home_prefixes {
+            if !p.starts_with('/') || p == "/" {
+                return Err(invalid(format!(
+                    "accounts.home_prefixes: {p:?} must be an absolute directory other than /"
+                )));
+            }
+        }
+        if policy.min_uid == 0 || policy.min_gid == 0 {
+            return Err(invalid(
+                "accounts.min_uid and min_gid must be at least 1".into(),
+            ));
+        }
+
+        let p = raw.paths;
+        Ok(Config {
+            source: Source {
+                url,
+                signing_keys,
+                token_file: s.token_file,
+                ca_bundle: s.ca_bundle,
+                connect_timeout_secs: duration("source.connect_timeout", &s.connect_timeout)?,
+                timeout_secs: duration("source.timeout", &s.timeout)?,
+            },
+            host: Host {
+                name: host_name,
+                labels: raw.host.labels,
+            },
+            sync: Sync {
+                interval_secs: duration("sync.interval", &raw.sync.interval)?.max(1),
+                jitter_secs: duration("sync.jitter", &raw.sync.jitter)?,
+                max_age_secs: duration("sync.max_age", &raw.sync.max_age)?,
+            },
+            policy,
+            local_files: LocalFiles {
+                passwd: p.passwd.unwrap_or_else(|| "/etc/passwd".into()),
+                group: p.group.unwrap_or_else(|| "/etc/group".into()),
+                shells: p.shells.unwrap_or_else(|| "/etc/shells".into()),
+            },
+            state_dir: p.state_dir.unwrap_or_else(|| "/var/lib/roster".into()),
+        })
+    }
+}
+
+/// [`Config::parse`]'s error, before the file name is attached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    Syntax(String),
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHp6EOPB3j2MNtlM8OduXusAUzKMEbXHBvBVvUNTxXTc test";
+
+    fn parse(extra: &str) -> Result<Config, ParseError> {
+        Config::parse(
+            &format!(
+                "[source]\nurl = \"https://id.example/s.json\"\nsigning_keys = [\"{KEY}\"]\n{extra}"
+            ),
+            "web-01",
+        )
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.host.name, "web-01");
+        assert_eq!(
+            (
+                c.sync.interval_secs,
+                c.sync.jitter_secs,
+                c.sync.max_age_secs
+            ),
+            (300, 60, 86_400)
+        );
+        assert_eq!(c.policy.min_uid, 10_000);
+        assert_eq!(c.state_dir, Path::new("/var/lib/roster"));
+        assert_eq!(c.source.signing_keys.len(), 1);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let Err(ParseError::Syntax(m)) = parse("[sync]\ninterval = \"5m\"\nintervall = \"1m\"\n")
+        else {
+            panic!("accepted an unknown key");
+        };
+        assert!(m.contains("line 6") && m.contains("intervall"), "{m}");
+        assert!(!m.contains('\n'), "{m}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            (
+                "[sync]\ninterval = \"often\"\njitter = \"1m\"\nmax_age = \"1d\"\n",
+                "sync.interval",
+            ),
+            ("[host]\nname = \"web 01\"\n", "web 01"),
+            ("[accounts]\nhome_prefixes = [\"/\"]\n", "home_prefixes"),
+        ];
+        for (extra, needle) in cases {
+            let Err(ParseError::Invalid(m)) = parse(extra) else {
+                panic!("accepted {extra}")
+            };
+            assert!(m.contains(needle), "{m}");
+        }
+        let bad_url = Config::parse(
+            &format!("[source]\nurl = \"http://x/s\"\nsigning_keys = [\"{KEY}\"]\n"),
+            "h",
+        );
+        assert!(matches!(bad_url, Err(ParseError::Invalid(m)) if m.contains("https://")));
+        let bad_key = Config::parse(
+            "[source]\nurl = \"https://x/s\"\nsigning_keys = [\"ssh-ed25519 nope\"]\n",
+            "h",
+        );
+        assert!(matches!(bad_key, Err(ParseError::Invalid(m)) if m.contains("signing_keys[0]")));
+    }
+
+    #[test]
+    fn missing_file_says_where_it_looked() {
+        let e = Config::load(Path::new("/nonexistent/roster.toml"), "h").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no configuration at /nonexistent/roster.toml (see roster.toml(5))"
+        );
+    }
+}

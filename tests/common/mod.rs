@@ -1,0 +1,503 @@
+//! Harness for tests that load the built NSS module into the real glibc.
+//!
+//! Every system-level change happens inside `unshare --mount --propagation private`, so it
+//! vanishes with the child process; the machine's own /etc, /usr/lib and /var/lib are never
+//! written. A [`Sandbox`] is a root-owned temporary folder holding the module copy, the test
+//! `nsswitch.conf`, the local tables, compiled snapshots and compiled C helpers; each
+//! [`Sandbox::run`] builds a fresh namespace from it and runs a shell script there.
+//!
+//! The tests need root and refuse to run (they fail, never skip) without it, or when a
+//! caching daemon would answer lookups from outside the namespace.
+
+#![allow(dead_code)] // Each test binary uses a different part of the harness.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The directory glibc searches for `libnss_roster.so.2` when it is not in ld.so.cache.
+const SYSTEM_LIB_DIR: &str = "/usr/lib/x86_64-linux-gnu";
+const MODULE_FILE: &str = "libnss_roster.so.2";
+/// Longest a namespace run may take before its processes are killed and the test fails.
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Root of the workspace (the `roster` package is the workspace root).
+pub fn workspace_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    workspace_dir().join("tests/fixtures").join(name)
+}
+
+pub fn read_fixture(name: &str) -> String {
+    fs::read_to_string(fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// Built artifacts the tests load.
+pub struct Artifacts {
+    /// `target/debug/roster`, the CLI that compiles snapshots.
+    pub roster: PathBuf,
+    /// `target/debug/libnss_roster.so`.
+    pub nss_module: PathBuf,
+}
+
+/// The target directory of this `cargo test` run: `CARGO_TARGET_TMPDIR` is `<target>/tmp`.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("CARGO_TARGET_TMPDIR has a parent")
+        .to_path_buf()
+}
+
+fn cargo_build(args: &[&str]) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let out = Command::new(cargo)
+        .arg("build")
+        .args(args)
+        .current_dir(workspace_dir())
+        .output()
+        .expect("run cargo build");
+    assert!(
+        out.status.success(),
+        "cargo build {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Checks the preconditions and builds the workspace, once per test binary.
+pub fn artifacts() -> &'static Artifacts {
+    static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
+    ARTIFACTS.get_or_init(|| {
+        require_root();
+        refuse_caching_daemons();
+        let target = target_dir();
+        cargo_build(&["--workspace", "--target-dir", target.to_str().unwrap()]);
+        let debug = target.join("debug");
+        let artifacts = Artifacts {
+            roster: debug.join("roster"),
+            nss_module: debug.join("libnss_roster.so"),
+        };
+        for path in [&artifacts.roster, &artifacts.nss_module] {
+            assert!(
+                path.is_file(),
+                "cargo build did not produce {}",
+                path.display()
+            );
+        }
+        artifacts
+    })
+}
+
+/// The NSS module built with the `test-panic` feature, in its own target directory.
+pub fn panic_module() -> &'static Path {
+    static MODULE: OnceLock<PathBuf> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        artifacts();
+        let target = target_dir().join("test-panic");
+        cargo_build(&[
+            "-p",
+            "nss-roster",
+            "--features",
+            "test-panic",
+            "--target-dir",
+            target.to_str().unwrap(),
+        ]);
+        let module = target.join("debug/libnss_roster.so");
+        assert!(module.is_file(), "no {}", module.display());
+        module
+    })
+}
+
+fn require_root() {
+    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let uids = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .expect("Uid: line in /proc/self/status");
+    assert!(
+        uids.split_whitespace().all(|id| id == "0"),
+        "the NSS integration tests must run as root (they mount inside a private \
+         namespace); run them with sudo or as root. Uid: {uids}"
+    );
+}
+
+/// nscd/unscd/sssd would answer lookups from the host's tables, outside our namespace,
+/// making tests pass or fail for the wrong reason.
+fn refuse_caching_daemons() {
+    for entry in fs::read_dir("/proc").expect("read /proc").flatten() {
+        let pid = entry.file_name();
+        if !pid.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(comm) = fs::read_to_string(entry.path().join("comm")) else {
+            continue; // The process exited meanwhile.
+        };
+        let comm = comm.trim_end();
+        assert!(
+            !(comm == "nscd" || comm == "unscd" || comm.starts_with("sssd")),
+            "{comm} (pid {}) is running: it would answer NSS lookups from outside the test \
+             namespace. Stop it before running these tests.",
+            pid.to_string_lossy()
+        );
+    }
+}
+
+/// What a command run in the namespace printed and how it ended.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code, or 128 + signal number when killed by a signal (as the shell reports it).
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A compiled snapshot and what `roster snapshot compile` printed about it.
+pub struct Compiled {
+    pub path: PathBuf,
+    pub summary: String,
+}
+
+/// A root-owned temporary folder from which namespaces are built; removed on drop.
+pub struct Sandbox {
+    dir: PathBuf,
+    /// NSS sources for the `passwd` and `group` databases.
+    sources: String,
+    /// Whether the fixture passwd/group are bound over /etc (otherwise the host's are used).
+    local_tables: bool,
+    /// Installed as /var/lib/roster/snapshot at the start of each run.
+    snapshot: Option<PathBuf>,
+    counter: Cell<u32>,
+}
+
+impl Sandbox {
+    /// A sandbox with the fixture local tables, `files roster` sources and no snapshot.
+    pub fn new() -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let artifacts = artifacts();
+        let dir = std::env::temp_dir().join(format!(
+            "roster-nss-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir); // Left over by a killed earlier run with our pid.
+        for sub in ["lib", "etc"] {
+            fs::create_dir_all(dir.join(sub)).expect("create sandbox dir");
+        }
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let sandbox = Sandbox {
+            dir,
+            sources: "files roster".into(),
+            local_tables: true,
+            snapshot: None,
+            counter: Cell::new(0),
+        };
+        sandbox.set_module(&artifacts.nss_module);
+        for table in ["passwd", "group", "shells"] {
+            fs::copy(fixture(table), sandbox.dir.join("etc").join(table)).unwrap();
+        }
+        sandbox
+    }
+
+    /// A sandbox with `json` compiled against the fixture tables and installed.
+    pub fn with_snapshot(json: &str) -> Self {
+        let mut sandbox = Sandbox::new();
+        let compiled = sandbox.compile(json);
+        sandbox.install(&compiled.path);
+        sandbox
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn next(&self) -> u32 {
+        let n = self.counter.get();
+        self.counter.set(n + 1);
+        n
+    }
+
+    /// Loads the `test-panic` build of the module instead of the normal one.
+    pub fn use_panic_module(&mut self) {
+        self.set_module(panic_module());
+    }
+
+    fn set_module(&self, module: &Path) {
+        fs::copy(module, self.dir.join("lib").join(MODULE_FILE)).expect("copy NSS module");
+    }
+
+    /// Sets the NSS sources of `passwd` and `group`, e.g. `"roster"` to reach the module
+    /// without `files` answering (or failing) first.
+    pub fn set_sources(&mut self, sources: &str) {
+        self.sources = sources.into();
+    }
+
+    /// Leaves the host's own /etc/passwd and /etc/group in place.
+    pub fn use_host_tables(&mut self) {
+        self.local_tables = false;
+    }
+
+    /// Installs `compiled` as /var/lib/roster/snapshot (root:root 0644) in later runs.
+    pub fn install(&mut self, compiled: &Path) {
+        self.snapshot = Some(compiled.to_path_buf());
+    }
+
+    /// Installs these bytes as the snapshot in later runs.
+    pub fn install_bytes(&mut self, bytes: &[u8]) {
+        let path = self.dir.join(format!("installed-{}", self.next()));
+        fs::write(&path, bytes).unwrap();
+        self.install(&path);
+    }
+
+    /// Compiles `json` against the fixture passwd/group/shells; panics if it is rejected.
+    pub fn compile(&self, json: &str) -> Compiled {
+        let etc = self.dir.join("etc");
+        self.compile_against(json, &etc.join("passwd"), &etc.join("group"))
+    }
+
+    /// Compiles `json` against the given local tables (and the fixture shells).
+    pub fn compile_against(&self, json: &str, passwd: &Path, group: &Path) -> Compiled {
+        let n = self.next();
+        let (path, out) = self.try_compile(json, passwd, group, n);
+        assert_eq!(
+            out.status, 0,
+            "roster snapshot compile rejected the snapshot:\n{out:#?}"
+        );
+        Compiled {
+            path,
+            summary: out.stdout + &out.stderr,
+        }
+    }
+
+    /// Runs `roster snapshot compile`; returns the output path and what it printed.
+    fn try_compile(&self, json: &str, passwd: &Path, group: &Path, n: u32) -> (PathBuf, Output) {
+        let source = self.dir.join(format!("source-{n}.json"));
+        let output = self.dir.join(format!("snapshot-{n}"));
+        fs::write(&source, json).unwrap();
+        let out = Command::new(&artifacts().roster)
+            .args(["snapshot", "compile"])
+            .arg(&source)
+            .arg("--output")
+            .arg(&output)
+            .arg("--passwd")
+            .arg(passwd)
+            .arg("--group")
+            .arg(group)
+            .arg("--shells")
+            .arg(self.dir.join("etc/shells"))
+            .output()
+            .expect("run roster snapshot compile");
+        (output, to_output(out.status, out.stdout, out.stderr))
+    }
+
+    /// Compiles `tests/c/<name>.c` into the sandbox and returns the executable's path.
+    pub fn cc(&self, name: &str) -> PathBuf {
+        let source = workspace_dir().join(format!("tests/c/{name}.c"));
+        let exe = self.dir.join(name);
+        let out = Command::new("cc")
+            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
+            .arg(&exe)
+            .arg(&source)
+            .output()
+            .expect("run cc");
+        assert!(
+            out.status.success(),
+            "cc {}:\n{}",
+            source.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        exe
+    }
+
+    /// `getent ARGS` in a fresh namespace.
+    pub fn getent(&self, args: &str) -> Output {
+        self.run(&format!("exec getent {args}"))
+    }
+
+    /// Runs `script` with /bin/sh in a fresh private mount namespace where glibc loads the
+    /// module (see the module docs). Panics if the namespace cannot be set up.
+    pub fn run(&self, script: &str) -> Output {
+        let n = self.next();
+        let run = self.dir.join(format!("run-{n}"));
+        for sub in ["upper", "work"] {
+            fs::create_dir_all(run.join(sub)).unwrap();
+        }
+        fs::write(self.dir.join("etc/nsswitch.conf"), self.nsswitch_conf()).unwrap();
+        let ready = run.join("ready");
+        let setup = self.setup_script(&run, &ready);
+        let (stdout, stderr) = (run.join("stdout"), run.join("stderr"));
+        let mut child = Command::new("/usr/bin/unshare")
+            .args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+            .arg(&setup)
+            .arg("roster-sandbox")
+            .arg(script)
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(&stderr).unwrap())
+            // Own process group, so a hung run can be killed with everything it started.
+            .process_group(0)
+            .spawn()
+            .expect("spawn unshare");
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .status();
+                let _ = child.wait();
+                panic!(
+                    "namespace run timed out after {RUN_TIMEOUT:?}: {script}\nstderr:\n{}",
+                    fs::read_to_string(&stderr).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let out = to_output(
+            status,
+            fs::read(&stdout).unwrap(),
+            fs::read(&stderr).unwrap(),
+        );
+        assert!(
+            ready.exists(),
+            "setting up the test namespace failed (unshare or a mount):\n{out:#?}"
+        );
+        out
+    }
+
+    /// The host's nsswitch.conf with `passwd` and `group` served by `self.sources`.
+    fn nsswitch_conf(&self) -> String {
+        let host = fs::read_to_string("/etc/nsswitch.conf").unwrap_or_default();
+        let mut conf = String::new();
+        for line in host.lines() {
+            match line.split(':').next().unwrap_or("").trim() {
+                // initgroups falls back to the group line when absent.
+                "passwd" | "group" | "initgroups" => {}
+                _ => writeln!(conf, "{line}").unwrap(),
+            }
+        }
+        writeln!(conf, "passwd: {0}\ngroup: {0}", self.sources).unwrap();
+        conf
+    }
+
+    /// Mounts the module, nsswitch.conf, local tables and a writable /var/lib holding the
+    /// snapshot, touches `ready`, then execs the test script (`$1`).
+    fn setup_script(&self, run: &Path, ready: &Path) -> String {
+        let dir = &self.dir;
+        let q = |p: &Path| sh_quote(p.to_str().expect("UTF-8 path"));
+        let mut s = String::from("set -e\n");
+        // A read-only overlay with the module folder on top: the target folder must already
+        // hold a file to bind over, which libnss_roster.so.2 does not.
+        writeln!(
+            s,
+            "mount -t overlay roster-lib -o ro,lowerdir={}:{SYSTEM_LIB_DIR} {SYSTEM_LIB_DIR}",
+            q(&dir.join("lib"))
+        )
+        .unwrap();
+        writeln!(
+            s,
+            "mount --bind {} /etc/nsswitch.conf",
+            q(&dir.join("etc/nsswitch.conf"))
+        )
+        .unwrap();
+        if self.local_tables {
+            for table in ["passwd", "group"] {
+                let source = q(&dir.join("etc").join(table));
+                writeln!(s, "mount --bind {source} /etc/{table}").unwrap();
+            }
+        }
+        writeln!(
+            s,
+            "mount -t overlay roster-varlib -o lowerdir=/var/lib,upperdir={},workdir={} /var/lib",
+            q(&run.join("upper")),
+            q(&run.join("work"))
+        )
+        .unwrap();
+        s.push_str("rm -rf /var/lib/roster\nmkdir -m 0755 /var/lib/roster\n");
+        if let Some(snapshot) = &self.snapshot {
+            writeln!(
+                s,
+                // Numeric ids: with `passwd: roster` alone, "root" may not resolve.
+                "install -o 0 -g 0 -m 0644 {} /var/lib/roster/snapshot",
+                q(snapshot)
+            )
+            .unwrap();
+        }
+        writeln!(s, ": > {}\nset +e\nexec /bin/sh -c \"$1\"", q(ready)).unwrap();
+        s
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn to_output(status: std::process::ExitStatus, stdout: Vec<u8>, stderr: Vec<u8>) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    Output {
+        status: status
+            .code()
+            .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+// --- Source snapshot JSON (schema v1) for tests that need more than the fixture. ---
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => write!(out, "\\u{:04x}", c as u32).unwrap(),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A user entry with home `/home/<name>`; ids are u64 so out-of-range values can be written.
+pub fn user(name: &str, uid: u64, gid: u64, gecos: &str, shell: &str) -> String {
+    format!(
+        r#"{{"name":{},"uid":{uid},"gid":{gid},"gecos":{},"home":{},"shell":{},"state":"active","role":"user","kind":"person"}}"#,
+        json_str(name),
+        json_str(gecos),
+        json_str(&format!("/home/{name}")),
+        json_str(shell)
+    )
+}
+
+pub fn group(name: &str, gid: u64, members: &[&str]) -> String {
+    let members: Vec<String> = members.iter().map(|m| json_str(m)).collect();
+    format!(
+        r#"{{"name":{},"gid":{gid},"members":[{}]}}"#,
+        json_str(name),
+        members.join(",")
+    )
+}
+
+pub fn snapshot_json(serial: u64, users: &[String], groups: &[String]) -> String {
+    format!(
+        r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":"2026-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","users":[{}],"groups":[{}]}}"#,
+        users.join(","),
+        groups.join(",")
+    )
+}
