@@ -14,3 +14,9 @@ pub mod signature;
 pub mod snapshot;
 pub mod store;
 pub mod time;
+
+// The agent's parts: network client and sync. Not built for the modules.
+#[cfg(feature = "agent")]
+pub mod fetch;
+#[cfg(feature = "agent")]
+pub mod sync;

@@ -1,79 +1,120 @@
-//! `roster` — the command-line tool and (later) the sync agent.
+//! `roster` — the command-line tool and the sync agent.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use roster::compiled::{View, compile};
+use roster::config::{self, Config};
 use roster::local::LocalTables;
 use roster::snapshot::{Policy, validate};
-use roster::time::{UnixTime, format_rfc3339};
+use roster::sync::{Health, State, Synced, installed_serial, sync_once};
+use roster::time::{UnixTime, format_duration, format_rfc3339};
 
 const USAGE: &str = "\
-usage:
-  roster snapshot compile INPUT.json --output FILE
-                          [--passwd FILE] [--group FILE] [--shells FILE]
-      Validate a source snapshot against the local accounts, compile it and
-      write FILE atomically (0644). Prints what was kept and every entry that
-      was dropped or adjusted, with the reason.
-  roster snapshot show FILE
-      Print a compiled snapshot's header facts and counts, and check its
-      checksums.";
+usage: roster [--config FILE] COMMAND
 
-/// A failure to report on stderr; exit status 1.
-struct Failure(String);
+  sync                 fetch, verify and install the snapshot once; the exit
+                       status says what happened (0 installed or unchanged,
+                       1 configuration, 3 fetch, 4 refused, 5 install)
+  agent                sync every interval (+ jitter); SIGHUP syncs now,
+                       SIGTERM exits
+  status [--json]      what the last syncs did; exit 0 fresh, 1 stale
+                       (older than max_age), 2 no usable snapshot
+  snapshot compile INPUT.json --output FILE
+                       [--passwd FILE] [--group FILE] [--shells FILE]
+                       validate and compile a snapshot without the agent
+  snapshot show FILE   header facts and counts of a compiled snapshot
+  snapshot sign --key PRIVATE_KEY INPUT.json
+                       write INPUT.json.sig (SSHSIG, namespace roster-snapshot)
+
+The configuration is /etc/roster/roster.toml unless --config says otherwise.";
+
+/// A failure to report on stderr, with its exit status.
+struct Failure(String, u8);
 
 impl<E: std::fmt::Display> From<E> for Failure {
     fn from(e: E) -> Failure {
-        Failure(e.to_string())
+        Failure(e.to_string(), 1)
     }
 }
 
 fn main() -> ExitCode {
     match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure(message)) => {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(message, code)) => {
             eprintln!("roster: {message}");
-            ExitCode::FAILURE
+            ExitCode::from(code)
         }
     }
 }
 
-fn run() -> Result<(), Failure> {
+#[derive(Default)]
+struct Args {
+    words: Vec<String>,
+    config: Option<PathBuf>,
+    output: Option<PathBuf>,
+    key: Option<PathBuf>,
+    passwd: Option<PathBuf>,
+    group: Option<PathBuf>,
+    shells: Option<PathBuf>,
+    json: bool,
+}
+
+fn parse_args() -> Result<Option<Args>, Failure> {
     use lexopt::prelude::*;
-    let mut args = lexopt::Parser::from_env();
-    let mut words = Vec::new();
-    let mut output = None;
-    let mut passwd = PathBuf::from("/etc/passwd");
-    let mut group = PathBuf::from("/etc/group");
-    let mut shells = PathBuf::from("/etc/shells");
-    while let Some(arg) = args.next()? {
+    let mut p = lexopt::Parser::from_env();
+    let mut a = Args::default();
+    while let Some(arg) = p.next()? {
         match arg {
-            Long("output") | Short('o') => output = Some(PathBuf::from(args.value()?)),
-            Long("passwd") => passwd = args.value()?.into(),
-            Long("group") => group = args.value()?.into(),
-            Long("shells") => shells = args.value()?.into(),
-            Long("help") | Short('h') => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            Value(v) => words.push(v.into_string().map_err(|_| "arguments must be UTF-8")?),
+            Long("config") | Short('c') => a.config = Some(p.value()?.into()),
+            Long("output") | Short('o') => a.output = Some(p.value()?.into()),
+            Long("key") => a.key = Some(p.value()?.into()),
+            Long("passwd") => a.passwd = Some(p.value()?.into()),
+            Long("group") => a.group = Some(p.value()?.into()),
+            Long("shells") => a.shells = Some(p.value()?.into()),
+            Long("json") => a.json = true,
+            Long("help") | Short('h') => return Ok(None),
+            Value(v) => a
+                .words
+                .push(v.into_string().map_err(|_| "arguments must be UTF-8")?),
             _ => return Err(arg.unexpected().into()),
         }
     }
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    Ok(Some(a))
+}
+
+fn run() -> Result<u8, Failure> {
+    let Some(args) = parse_args()? else {
+        println!("{USAGE}");
+        return Ok(0);
+    };
+    let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["snapshot", "compile", input] => {
-            let output = output.ok_or("snapshot compile needs --output FILE")?;
-            let local = LocalTables::parse(&read(&passwd)?, &read(&group)?, &read(&shells)?);
-            snapshot_compile(input.as_ref(), &output, &local)
-        }
-        ["snapshot", "show", file] => snapshot_show(file.as_ref()),
-        _ => Err(Failure(format!("unknown command\n{USAGE}"))),
+        ["sync"] => cmd_sync(&load_config(&args)?),
+        ["agent"] => cmd_agent(&args),
+        ["status"] => cmd_status(&load_config(&args)?, args.json),
+        ["snapshot", "compile", input] => cmd_compile(&args, Path::new(input)),
+        ["snapshot", "show", file] => cmd_show(Path::new(file)),
+        ["snapshot", "sign", input] => cmd_sign(&args, Path::new(input)),
+        _ => Err(Failure(format!("unknown command\n{USAGE}"), 2)),
     }
 }
 
-fn read(path: &std::path::Path) -> Result<String, Failure> {
-    std::fs::read_to_string(path).map_err(|e| Failure(format!("{}: {e}", path.display())))
+fn load_config(args: &Args) -> Result<Config, Failure> {
+    let path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| config::DEFAULT_PATH.into());
+    Ok(Config::load(&path, &hostname())?)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 fn now() -> UnixTime {
@@ -82,18 +123,210 @@ fn now() -> UnixTime {
         .map_or(0, |d| d.as_secs() as UnixTime)
 }
 
-fn snapshot_compile(
-    input: &std::path::Path,
-    output: &std::path::Path,
-    local: &LocalTables,
-) -> Result<(), Failure> {
-    let json = std::fs::read(input).map_err(|e| Failure(format!("{}: {e}", input.display())))?;
+fn read(path: &Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
+}
+
+fn read_text(path: &Path) -> Result<String, Failure> {
+    String::from_utf8(read(path)?).map_err(|_| Failure(format!("{}: not UTF-8", path.display()), 1))
+}
+
+fn local_tables(passwd: &Path, group: &Path, shells: &Path) -> Result<LocalTables, Failure> {
+    Ok(LocalTables::parse(
+        &read_text(passwd)?,
+        &read_text(group)?,
+        &read_text(shells)?,
+    ))
+}
+
+// ---- sync and agent --------------------------------------------------------
+
+fn sync_with(config: &Config) -> Result<Synced, Failure> {
+    let files = &config.local_files;
+    let local = local_tables(&files.passwd, &files.group, &files.shells)?;
+    let max = config.policy.limits.max_document_bytes as u64;
+    let mut source =
+        roster::fetch::Source::new(&config.source, max).map_err(|e| Failure(e.to_string(), 3))?;
+    sync_once(config, &mut source, &local, now()).map_err(|e| Failure(e.to_string(), e.exit_code()))
+}
+
+fn report(result: &Result<Synced, Failure>) -> String {
+    match result {
+        Ok(Synced::Installed {
+            serial,
+            previous: Some(p),
+        }) => {
+            format!("installed snapshot serial {serial} (was {p})")
+        }
+        Ok(Synced::Installed {
+            serial,
+            previous: None,
+        }) => format!("installed snapshot serial {serial}"),
+        Ok(Synced::Unchanged { serial }) => format!("snapshot serial {serial} is current"),
+        Err(Failure(m, _)) => m.clone(),
+    }
+}
+
+fn cmd_sync(config: &Config) -> Result<u8, Failure> {
+    let result = sync_with(config);
+    match &result {
+        Ok(_) => {
+            println!("roster: {}", report(&result));
+            Ok(0)
+        }
+        Err(Failure(m, code)) => Err(Failure(m.clone(), *code)),
+    }
+}
+
+fn cmd_agent(args: &Args) -> Result<u8, Failure> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let stop = Arc::new(AtomicBool::new(false));
+    let now_please = Arc::new(AtomicBool::new(false));
+    for sig in [SIGTERM, SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+    signal_hook::flag::register(SIGHUP, Arc::clone(&now_please))?;
+
+    let mut config = load_config(args)?;
+    let mut failures: u32 = 0;
+    eprintln!(
+        "roster agent: syncing {} every {}",
+        config.source.url,
+        format_duration(config.sync.interval_secs)
+    );
+    while !stop.load(Ordering::Relaxed) {
+        // Re-read the configuration each round; a broken edit keeps the last good one.
+        match load_config(args) {
+            Ok(c) => config = c,
+            Err(Failure(m, _)) => {
+                eprintln!("roster agent: keeping the previous configuration: {m}")
+            }
+        }
+        let result = sync_with(&config);
+        eprintln!("roster agent: {}", report(&result));
+        failures = if result.is_ok() {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
+        let delay = next_delay(&config, failures, random());
+        let deadline = Instant::now() + delay;
+        while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            if now_please.swap(false, Ordering::Relaxed) {
+                eprintln!("roster agent: SIGHUP, syncing now");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    eprintln!("roster agent: stopping");
+    Ok(0)
+}
+
+/// The wait before the next sync: the interval plus up to `jitter` after a
+/// success; after failures, 5 s doubling each time, capped at the interval,
+/// with the same proportion of jitter, so 2,000 hosts never retry in step.
+fn next_delay(config: &Config, failures: u32, random: u64) -> Duration {
+    let interval = config.sync.interval_secs;
+    let base = match failures {
+        0 => interval,
+        n => 5u64.saturating_mul(1 << (n - 1).min(20)).min(interval),
+    };
+    let jitter = if failures == 0 {
+        config.sync.jitter_secs
+    } else {
+        base / 2
+    };
+    Duration::from_secs(base) + Duration::from_millis(random % (jitter * 1000 + 1))
+}
+
+/// A random number for jitter, from the kernel.
+fn random() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    u64::from_ne_bytes(b)
+}
+
+// ---- status ------------------------------------------------------------------
+
+fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
+    let state = State::load(&config.state_dir).map_err(|e| Failure(e, 2))?;
+    let installed = installed_serial(&config.state_dir.join(roster::sync::SNAPSHOT_FILE));
     let now = now();
-    let snapshot = validate(&json, &Policy::default(), local, now)
-        .map_err(|e| Failure(format!("{}: refused: {e}", input.display())))?;
+    let health = Health::of(&state, installed, now);
+    let word = match health {
+        Health::Fresh => "fresh",
+        Health::Stale => "stale",
+        Health::Unusable => "no usable snapshot",
+    };
+    if json {
+        let mut v = serde_json::to_value(&state)?;
+        v["health"] = word.into();
+        v["installed_serial"] = installed.into();
+        v["max_age_secs"] = config.sync.max_age_secs.into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(health.exit_code());
+    }
+    let when = |t: Option<UnixTime>| match t {
+        Some(t) => format!(
+            "{} ({} ago)",
+            format_rfc3339(t),
+            format_duration(now.saturating_sub(t).max(0) as u64)
+        ),
+        None => "never".to_owned(),
+    };
+    println!(
+        "health:        {word} (max_age {})",
+        format_duration(config.sync.max_age_secs)
+    );
+    println!("source:        {}", config.source.url);
+    match installed {
+        Some(serial) => println!(
+            "serial:        {serial}, {} users, {} groups",
+            state.users, state.groups
+        ),
+        None => println!("serial:        none installed"),
+    }
+    println!("last success:  {}", when(state.last_success));
+    println!("last change:   {}", when(state.last_change));
+    println!("last attempt:  {}", when(state.last_attempt));
+    println!(
+        "last error:    {}",
+        state.last_error.as_deref().unwrap_or("none")
+    );
+    if let Some(signer) = &state.signer {
+        println!("signed by:     {signer}");
+    }
+    if let Some(t) = state.valid_until {
+        println!("valid until:   {}", format_rfc3339(t));
+    }
+    println!("dropped:       {} entries", state.dropped.len());
+    for line in &state.dropped {
+        println!("  {line}");
+    }
+    Ok(health.exit_code())
+}
+
+// ---- snapshot tools ----------------------------------------------------------
+
+fn cmd_compile(args: &Args, input: &Path) -> Result<u8, Failure> {
+    let output = args
+        .output
+        .as_deref()
+        .ok_or("snapshot compile needs --output FILE")?;
+    let local = local_tables(
+        args.passwd.as_deref().unwrap_or(Path::new("/etc/passwd")),
+        args.group.as_deref().unwrap_or(Path::new("/etc/group")),
+        args.shells.as_deref().unwrap_or(Path::new("/etc/shells")),
+    )?;
+    let json = read(input)?;
+    let now = now();
+    let snapshot = validate(&json, &Policy::default(), &local, now)
+        .map_err(|e| Failure(format!("{}: refused: {e}", input.display()), 1))?;
     let bytes = compile(&snapshot, now)?;
     roster::install::write_atomic(output, &bytes, 0o644)
-        .map_err(|e| Failure(format!("{}: {e}", output.display())))?;
+        .map_err(|e| Failure(format!("{}: {e}", output.display()), 1))?;
     println!(
         "compiled serial {} into {} ({} bytes): {} users and {} groups kept, {} entries dropped",
         snapshot.serial,
@@ -106,12 +339,12 @@ fn snapshot_compile(
     for finding in &snapshot.findings {
         println!("  {finding}");
     }
-    Ok(())
+    Ok(0)
 }
 
-fn snapshot_show(file: &std::path::Path) -> Result<(), Failure> {
-    let bytes = std::fs::read(file).map_err(|e| Failure(format!("{}: {e}", file.display())))?;
-    let view = View::open(&bytes).map_err(|e| Failure(format!("{}: {e}", file.display())))?;
+fn cmd_show(file: &Path) -> Result<u8, Failure> {
+    let bytes = read(file)?;
+    let view = View::open(&bytes).map_err(|e| Failure(format!("{}: {e}", file.display()), 1))?;
     let h = view.header();
     let integrity = match view.verify_body() {
         Ok(()) => "ok".to_owned(),
@@ -126,8 +359,29 @@ fn snapshot_show(file: &std::path::Path) -> Result<(), Failure> {
     println!("groups:       {}", h.groups);
     println!("size:         {} bytes", h.file_len);
     println!("checksums:    {integrity}");
-    if integrity != "ok" {
-        return Err(Failure(format!("{}: {integrity}", file.display())));
+    Ok(if integrity == "ok" { 0 } else { 1 })
+}
+
+fn cmd_sign(args: &Args, input: &Path) -> Result<u8, Failure> {
+    let key_path = args
+        .key
+        .as_deref()
+        .ok_or("snapshot sign needs --key PRIVATE_KEY")?;
+    let key = ssh_key::PrivateKey::from_openssh(read(key_path)?)
+        .map_err(|e| Failure(format!("{}: {e}", key_path.display()), 1))?;
+    if key.is_encrypted() {
+        return Err(Failure(
+            format!(
+                "{}: encrypted keys are not supported; use ssh-keygen -Y sign",
+                key_path.display()
+            ),
+            1,
+        ));
     }
-    Ok(())
+    let sig = roster::signature::sign(&key, &read(input)?)?;
+    let mut out = input.as_os_str().to_owned();
+    out.push(".sig");
+    roster::install::write_atomic(Path::new(&out), sig.as_bytes(), 0o644)?;
+    println!("wrote {}", Path::new(&out).display());
+    Ok(0)
 }

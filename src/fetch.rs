@@ -1,0 +1,340 @@
+//! Getting the snapshot and its signature from the source: `https://` with
+//! ureq (agent only), or `file:///` for a source on local disk.
+//!
+//! The source is any static HTTP server — an object store, a CDN, nginx —
+//! so conditional requests keep an unchanged snapshot to one 304 per poll.
+
+use std::fmt;
+use std::io::Read;
+use std::time::Duration;
+
+use crate::config;
+
+/// What the source said about the snapshot we already have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Fetched {
+    /// 304: the installed snapshot is still the current one.
+    NotModified,
+    New {
+        snapshot: Vec<u8>,
+        signature: Vec<u8>,
+        validators: Validators,
+    },
+}
+
+#[derive(Debug)]
+pub enum FetchError {
+    Http {
+        url: String,
+        status: u16,
+    },
+    /// Connection, TLS, timeout, a body over the cap, a broken gzip stream…
+    Transport {
+        url: String,
+        error: String,
+    },
+    TooLarge {
+        url: String,
+        max: u64,
+    },
+    /// A redirect to another scheme or host.
+    Redirect {
+        url: String,
+        location: String,
+    },
+    Token(String),
+    File {
+        path: String,
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http { url, status } => write!(f, "{url}: HTTP status {status}"),
+            Self::Transport { url, error } => write!(f, "{url}: {error}"),
+            Self::TooLarge { url, max } => write!(f, "{url}: body is over the {max}-byte limit"),
+            Self::Redirect { url, location } => {
+                write!(
+                    f,
+                    "{url}: refused redirect to {location:?} (another host or scheme)"
+                )
+            }
+            Self::Token(e) => write!(f, "bearer token: {e}"),
+            Self::File { path, error } => write!(f, "{path}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+/// A source of snapshots; the sync logic is tested against fakes.
+pub trait Fetch {
+    /// Fetches `url` (conditionally, when `cached` has validators) and, when
+    /// it changed, `url.sig`.
+    fn fetch(&mut self, url: &str, cached: &Validators) -> Result<Fetched, FetchError>;
+}
+
+/// The real source: `https://` or `file:///`.
+pub struct Source {
+    agent: ureq::Agent,
+    token: Option<String>,
+    max_bytes: u64,
+}
+
+/// How many same-host redirects are followed.
+const MAX_REDIRECTS: usize = 3;
+/// The signature file is small; anything bigger is not one.
+const MAX_SIG_BYTES: u64 = 64 << 10;
+/// Debian's bundle of the system's trusted roots.
+const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+impl Source {
+    pub fn new(cfg: &config::Source, max_bytes: u64) -> Result<Source, FetchError> {
+        let token = match &cfg.token_file {
+            None => None,
+            Some(path) => Some(read_token(path)?),
+        };
+        let mut roots = Vec::new();
+        let mut bundles = vec![std::path::PathBuf::from(SYSTEM_ROOTS)];
+        bundles.extend(cfg.ca_bundle.iter().cloned());
+        for (i, path) in bundles.iter().enumerate() {
+            let pem = match std::fs::read(path) {
+                Ok(pem) => pem,
+                // The system bundle may be absent; a configured one may not.
+                Err(_) if i == 0 => continue,
+                Err(e) => {
+                    return Err(FetchError::File {
+                        path: path.display().to_string(),
+                        error: e,
+                    });
+                }
+            };
+            for item in ureq::tls::parse_pem(&pem) {
+                if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+                    roots.push(c);
+                }
+            }
+        }
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(Duration::from_secs(cfg.connect_timeout_secs)))
+            .timeout_global(Some(Duration::from_secs(cfg.timeout_secs)))
+            .https_only(true)
+            // Redirects are followed by hand, to refuse other hosts.
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
+            .build()
+            .new_agent();
+        Ok(Source {
+            agent,
+            token,
+            max_bytes,
+        })
+    }
+
+    /// GET with same-host redirects; returns the final response.
+    fn get(
+        &self,
+        url: &str,
+        cached: &Validators,
+    ) -> Result<(String, ureq::http::Response<ureq::Body>), FetchError> {
+        let mut url = url.to_owned();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut req = self.agent.get(&url);
+            if let Some(t) = &self.token {
+                req = req.header("Authorization", format!("Bearer {t}"));
+            }
+            if let Some(etag) = &cached.etag {
+                req = req.header("If-None-Match", etag);
+            }
+            if let Some(lm) = &cached.last_modified {
+                req = req.header("If-Modified-Since", lm);
+            }
+            let resp = req.call().map_err(|e| FetchError::Transport {
+                url: url.clone(),
+                error: e.to_string(),
+            })?;
+            if !resp.status().is_redirection() || resp.status() == 304 {
+                return Ok((url, resp));
+            }
+            let location = header(&resp, "location").unwrap_or_default();
+            let next = same_host_redirect(&url, &location).ok_or_else(|| FetchError::Redirect {
+                url: url.clone(),
+                location,
+            })?;
+            url = next;
+        }
+        Err(FetchError::Transport {
+            url,
+            error: "too many redirects".into(),
+        })
+    }
+
+    fn body(
+        &self,
+        url: &str,
+        resp: ureq::http::Response<ureq::Body>,
+        max: u64,
+    ) -> Result<Vec<u8>, FetchError> {
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(FetchError::Http {
+                url: url.to_owned(),
+                status,
+            });
+        }
+        let mut body = resp.into_body();
+        // The limit applies after gzip decoding: a gzip bomb stops at `max`.
+        body.with_config()
+            .limit(max)
+            .read_to_vec()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => FetchError::TooLarge {
+                    url: url.to_owned(),
+                    max,
+                },
+                e => FetchError::Transport {
+                    url: url.to_owned(),
+                    error: e.to_string(),
+                },
+            })
+    }
+}
+
+impl Fetch for Source {
+    fn fetch(&mut self, url: &str, cached: &Validators) -> Result<Fetched, FetchError> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return fetch_file(path, self.max_bytes);
+        }
+        let (final_url, resp) = self.get(url, cached)?;
+        if resp.status() == 304 {
+            return Ok(Fetched::NotModified);
+        }
+        let validators = Validators {
+            etag: header(&resp, "etag"),
+            last_modified: header(&resp, "last-modified"),
+        };
+        let snapshot = self.body(&final_url, resp, self.max_bytes)?;
+        let sig_url = format!("{url}.sig");
+        let (final_sig_url, resp) = self.get(&sig_url, &Validators::default())?;
+        let signature = self.body(&final_sig_url, resp, MAX_SIG_BYTES)?;
+        Ok(Fetched::New {
+            snapshot,
+            signature,
+            validators,
+        })
+    }
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The redirect target if it stays on the same scheme and host (absolute or
+/// path-only Location), else `None`.
+fn same_host_redirect(from: &str, location: &str) -> Option<String> {
+    let origin = |u: &str| -> Option<String> {
+        let rest = u.strip_prefix("https://")?;
+        let host = rest.split(['/', '?', '#']).next()?;
+        (!host.is_empty()).then(|| format!("https://{host}"))
+    };
+    let from_origin = origin(from)?;
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some(format!("{from_origin}{location}"));
+    }
+    (origin(location)? == from_origin).then(|| location.to_owned())
+}
+
+/// The bearer token file must be a regular file, owned by root, mode 0600.
+fn read_token(path: &std::path::Path) -> Result<String, FetchError> {
+    use std::os::unix::fs::MetadataExt;
+    let name = path.display();
+    let meta =
+        std::fs::symlink_metadata(path).map_err(|e| FetchError::Token(format!("{name}: {e}")))?;
+    if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o077 != 0 {
+        return Err(FetchError::Token(format!(
+            "{name} must be a regular file owned by root with mode 0600 (is {:o}, uid {})",
+            meta.mode() & 0o7777,
+            meta.uid()
+        )));
+    }
+    let token =
+        std::fs::read_to_string(path).map_err(|e| FetchError::Token(format!("{name}: {e}")))?;
+    let token = token.trim();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FetchError::Token(format!(
+            "{name}: empty or not a printable token"
+        )));
+    }
+    Ok(token.to_owned())
+}
+
+fn fetch_file(path: &str, max: u64) -> Result<Fetched, FetchError> {
+    let read = |p: String, max: u64| -> Result<Vec<u8>, FetchError> {
+        let f = std::fs::File::open(&p).map_err(|error| FetchError::File {
+            path: p.clone(),
+            error,
+        })?;
+        let mut v = Vec::new();
+        f.take(max + 1)
+            .read_to_end(&mut v)
+            .map_err(|error| FetchError::File {
+                path: p.clone(),
+                error,
+            })?;
+        if v.len() as u64 > max {
+            return Err(FetchError::TooLarge {
+                url: format!("file://{p}"),
+                max,
+            });
+        }
+        Ok(v)
+    };
+    Ok(Fetched::New {
+        snapshot: read(path.to_owned(), max)?,
+        signature: read(format!("{path}.sig"), MAX_SIG_BYTES)?,
+        validators: Validators::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirects_stay_on_the_same_host() {
+        let from = "https://id.example/a/s.json";
+        assert_eq!(
+            same_host_redirect(from, "/b/s.json").as_deref(),
+            Some("https://id.example/b/s.json")
+        );
+        assert_eq!(
+            same_host_redirect(from, "https://id.example/c").as_deref(),
+            Some("https://id.example/c")
+        );
+        for bad in [
+            "https://evil.example/s.json",
+            "//evil.example/x",
+            "http://id.example/x",
+            "https://id.example.evil/x",
+            "",
+        ] {
+            assert_eq!(same_host_redirect(from, bad), None, "{bad}");
+        }
+    }
+}

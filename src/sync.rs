@@ -1,0 +1,558 @@
+//! One sync: fetch → verify signature → validate → refuse rollback →
+//! compile → install atomically. Any failure installs nothing: the last good
+//! snapshot keeps serving.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::compiled::{FormatError, View, compile};
+use crate::config::Config;
+use crate::fetch::{Fetch, FetchError, Fetched, Validators};
+use crate::install::write_atomic;
+use crate::local::LocalTables;
+use crate::signature::{self, SignatureError};
+use crate::snapshot::{SourceError, validate};
+use crate::time::UnixTime;
+
+/// Files the agent writes in its state directory.
+pub const SNAPSHOT_FILE: &str = "snapshot";
+pub const STATE_FILE: &str = "state.json";
+/// sshd's `TrustedUserCAKeys`, written from the snapshot's `user_cas`.
+pub const USER_CA_FILE: &str = "user_ca_keys";
+/// At most this many dropped-entry lines are kept in the state file.
+const MAX_FINDINGS: usize = 1000;
+
+/// What the agent remembers between runs; `roster status` prints it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct State {
+    pub source: String,
+    pub last_attempt: Option<UnixTime>,
+    /// Last time the source confirmed what is installed (new or 304).
+    pub last_success: Option<UnixTime>,
+    /// Last time a new snapshot was installed.
+    pub last_change: Option<UnixTime>,
+    pub serial: Option<u64>,
+    /// Never goes down: a snapshot below it is a rollback.
+    pub highest_serial: Option<u64>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub users: u32,
+    pub groups: u32,
+    pub signer: Option<String>,
+    pub valid_until: Option<UnixTime>,
+    pub max_age_secs: u64,
+    /// `roster snapshot compile`-style lines for every dropped entry.
+    pub dropped: Vec<String>,
+}
+
+impl State {
+    pub fn load(dir: &Path) -> Result<State, String> {
+        let path = dir.join(STATE_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    fn save(&self, dir: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        write_atomic(&dir.join(STATE_FILE), &json, 0o644)
+    }
+}
+
+/// What a successful sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Synced {
+    Installed {
+        serial: u64,
+        previous: Option<u64>,
+    },
+    /// 304, or the same serial as installed.
+    Unchanged {
+        serial: u64,
+    },
+}
+
+#[derive(Debug)]
+pub enum SyncError {
+    State(String),
+    Fetch(FetchError),
+    Signature(SignatureError),
+    Refused(SourceError),
+    Rollback {
+        offered: u64,
+        highest: u64,
+    },
+    Compile(FormatError),
+    Install {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::State(e) => write!(f, "state: {e}"),
+            Self::Fetch(e) => write!(f, "fetch failed: {e}"),
+            Self::Signature(e) => write!(f, "refused: {e}"),
+            Self::Refused(e) => write!(f, "refused: {e}"),
+            Self::Rollback { offered, highest } => write!(
+                f,
+                "refused: serial {offered} is older than serial {highest} already seen (rollback)"
+            ),
+            Self::Compile(e) => write!(f, "compile failed: {e}"),
+            Self::Install { path, error } => {
+                write!(f, "install failed: {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+impl SyncError {
+    /// The exit status of `roster sync` for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Fetch(_) => 3,
+            Self::Signature(_) | Self::Refused(_) | Self::Rollback { .. } => 4,
+            Self::State(_) | Self::Compile(_) | Self::Install { .. } => 5,
+        }
+    }
+}
+
+/// Runs one sync and records the outcome in the state file.
+pub fn sync_once(
+    config: &Config,
+    source: &mut dyn Fetch,
+    local: &LocalTables,
+    now: UnixTime,
+) -> Result<Synced, SyncError> {
+    let dir = &config.state_dir;
+    let mut state = State::load(dir).map_err(SyncError::State)?;
+    state.last_attempt = Some(now);
+    state.max_age_secs = config.sync.max_age_secs;
+    if state.source != config.source.url {
+        // A new source: its validators mean nothing to us.
+        state.source = config.source.url.clone();
+        state.etag = None;
+        state.last_modified = None;
+    }
+    let result = attempt(config, source, local, now, &mut state);
+    match &result {
+        Ok(_) => {
+            state.last_success = Some(now);
+            state.last_error = None;
+            state.consecutive_failures = 0;
+        }
+        Err(e) => {
+            state.last_error = Some(e.to_string());
+            state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        }
+    }
+    state.save(dir).map_err(|error| SyncError::Install {
+        path: dir.join(STATE_FILE),
+        error,
+    })?;
+    result
+}
+
+fn attempt(
+    config: &Config,
+    source: &mut dyn Fetch,
+    local: &LocalTables,
+    now: UnixTime,
+    state: &mut State,
+) -> Result<Synced, SyncError> {
+    let dir = &config.state_dir;
+    let installed = installed_serial(&dir.join(SNAPSHOT_FILE));
+    // Ask conditionally only when what the validators describe is installed.
+    let cached = match (installed, state.serial) {
+        (Some(a), Some(b)) if a == b => Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        },
+        _ => Validators::default(),
+    };
+    let (json, sig, validators) = match source
+        .fetch(&config.source.url, &cached)
+        .map_err(SyncError::Fetch)?
+    {
+        Fetched::NotModified => match installed {
+            Some(serial) => return Ok(Synced::Unchanged { serial }),
+            // A 304 to an unconditional request: treat as a bad answer.
+            None => {
+                let url = config.source.url.clone();
+                return Err(SyncError::Fetch(FetchError::Http { url, status: 304 }));
+            }
+        },
+        Fetched::New {
+            snapshot,
+            signature,
+            validators,
+        } => (snapshot, signature, validators),
+    };
+    if json.len() > config.policy.limits.max_document_bytes {
+        let max = config.policy.limits.max_document_bytes as u64;
+        return Err(SyncError::Fetch(FetchError::TooLarge {
+            url: config.source.url.clone(),
+            max,
+        }));
+    }
+    // Nothing is parsed before the signature is checked.
+    let verified = signature::verify(&json, &sig, &config.source.signing_keys)
+        .map_err(SyncError::Signature)?;
+    let snapshot =
+        validate(verified.bytes, &config.policy, local, now).map_err(SyncError::Refused)?;
+
+    let highest = state.highest_serial.into_iter().chain(installed).max();
+    if let Some(highest) = highest {
+        if snapshot.serial < highest {
+            return Err(SyncError::Rollback {
+                offered: snapshot.serial,
+                highest,
+            });
+        }
+    }
+    if installed == Some(snapshot.serial) {
+        state.etag = validators.etag;
+        state.last_modified = validators.last_modified;
+        return Ok(Synced::Unchanged {
+            serial: snapshot.serial,
+        });
+    }
+    // Remember the serial before installing: a crash after this point can
+    // never let an older snapshot in.
+    state.highest_serial = Some(snapshot.serial);
+    state.save(dir).map_err(|error| SyncError::Install {
+        path: dir.join(STATE_FILE),
+        error,
+    })?;
+
+    let bytes = compile(&snapshot, now).map_err(SyncError::Compile)?;
+    let mut ca_keys = snapshot.user_cas.join("\n");
+    if !ca_keys.is_empty() {
+        ca_keys.push('\n');
+    }
+    for (name, content) in [
+        (USER_CA_FILE, ca_keys.as_bytes()),
+        (SNAPSHOT_FILE, &bytes[..]),
+    ] {
+        let path = dir.join(name);
+        write_atomic(&path, content, 0o644).map_err(|error| SyncError::Install { path, error })?;
+    }
+
+    state.serial = Some(snapshot.serial);
+    state.etag = validators.etag;
+    state.last_modified = validators.last_modified;
+    state.last_change = Some(now);
+    state.users = snapshot.users.len() as u32;
+    state.groups = snapshot.groups.len() as u32;
+    state.signer = Some(verified.signer);
+    state.valid_until = Some(snapshot.valid_until);
+    state.dropped = snapshot
+        .findings
+        .iter()
+        .take(MAX_FINDINGS)
+        .map(ToString::to_string)
+        .collect();
+    Ok(Synced::Installed {
+        serial: snapshot.serial,
+        previous: installed,
+    })
+}
+
+/// The serial of the installed compiled snapshot, if it is usable.
+pub fn installed_serial(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    View::open(&bytes).ok().map(|v| v.header().serial)
+}
+
+/// How `roster status` judges the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Fresh,
+    /// No confirmation from the source for longer than `max_age`.
+    Stale,
+    /// No usable snapshot installed.
+    Unusable,
+}
+
+impl Health {
+    pub fn of(state: &State, installed: Option<u64>, now: UnixTime) -> Health {
+        match (installed, state.last_success) {
+            (None, _) => Health::Unusable,
+            (Some(_), Some(t)) if now.saturating_sub(t) <= state.max_age_secs as i64 => {
+                Health::Fresh
+            }
+            _ => Health::Stale,
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Health::Fresh => 0,
+            Health::Stale => 1,
+            Health::Unusable => 2,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssh_key::{Algorithm, PrivateKey};
+
+    /// A source that answers from a list and records what it was asked.
+    struct Fake {
+        answers: Vec<Result<Fetched, FetchError>>,
+        asked: Vec<Validators>,
+    }
+
+    impl Fetch for Fake {
+        fn fetch(&mut self, _url: &str, cached: &Validators) -> Result<Fetched, FetchError> {
+            self.asked.push(cached.clone());
+            self.answers.remove(0)
+        }
+    }
+
+    struct Setup {
+        key: PrivateKey,
+        config: Config,
+        local: LocalTables,
+    }
+
+    const NOW: UnixTime = 1_795_600_800;
+
+    fn setup(name: &str) -> Setup {
+        let mut rng = ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng);
+        let key = PrivateKey::random(&mut rng, Algorithm::Ed25519).unwrap();
+        let dir = std::env::temp_dir().join(format!("roster-sync-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            "[source]\nurl = \"https://id.example/s.json\"\nsigning_keys = [\"{}\"]\n[paths]\nstate_dir = \"{}\"\n",
+            key.public_key().to_openssh().unwrap(),
+            dir.display()
+        );
+        let config = Config::parse(&text, "web-01").unwrap();
+        let local = LocalTables::parse("", "", "/bin/sh\n");
+        Setup { key, config, local }
+    }
+
+    fn snapshot(serial: u64, valid_until: &str) -> Vec<u8> {
+        format!(
+            r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":"2026-01-01T00:00:00Z",
+            "valid_until":"{valid_until}","groups":[],"user_cas":[],
+            "users":[{{"name":"alice","uid":10001,"gid":10001,"home":"/home/alice",
+            "shell":"/bin/sh","state":"active","role":"user"}}]}}"#
+        )
+        .into_bytes()
+    }
+
+    fn signed(s: &Setup, json: Vec<u8>, etag: &str) -> Result<Fetched, FetchError> {
+        let signature = crate::signature::sign(&s.key, &json).unwrap().into_bytes();
+        let validators = Validators {
+            etag: Some(etag.into()),
+            last_modified: None,
+        };
+        Ok(Fetched::New {
+            snapshot: json,
+            signature,
+            validators,
+        })
+    }
+
+    fn run(
+        s: &Setup,
+        answers: Vec<Result<Fetched, FetchError>>,
+    ) -> (Result<Synced, SyncError>, Fake) {
+        let mut fake = Fake {
+            answers,
+            asked: Vec::new(),
+        };
+        let r = sync_once(&s.config, &mut fake, &s.local, NOW);
+        (r, fake)
+    }
+
+    fn state(s: &Setup) -> State {
+        State::load(&s.config.state_dir).unwrap()
+    }
+
+    #[test]
+    fn installs_then_answers_304_cheaply() {
+        let s = setup("install");
+        let (r, fake) = run(
+            &s,
+            vec![signed(&s, snapshot(5, "2099-01-01T00:00:00Z"), "\"v5\"")],
+        );
+        assert_eq!(
+            r.unwrap(),
+            Synced::Installed {
+                serial: 5,
+                previous: None
+            }
+        );
+        assert_eq!(fake.asked, [Validators::default()]);
+        assert_eq!(
+            installed_serial(&s.config.state_dir.join(SNAPSHOT_FILE)),
+            Some(5)
+        );
+        let st = state(&s);
+        assert_eq!(
+            (st.serial, st.highest_serial, st.users),
+            (Some(5), Some(5), 1)
+        );
+        assert_eq!(st.etag.as_deref(), Some("\"v5\""));
+
+        let (r, fake) = run(&s, vec![Ok(Fetched::NotModified)]);
+        assert_eq!(r.unwrap(), Synced::Unchanged { serial: 5 });
+        assert_eq!(fake.asked[0].etag.as_deref(), Some("\"v5\""));
+        assert_eq!(state(&s).last_success, Some(NOW));
+    }
+
+    #[test]
+    fn refuses_rollback_and_keeps_the_installed_snapshot() {
+        let s = setup("rollback");
+        run(
+            &s,
+            vec![signed(&s, snapshot(5, "2099-01-01T00:00:00Z"), "a")],
+        )
+        .0
+        .unwrap();
+        let (r, _) = run(
+            &s,
+            vec![signed(&s, snapshot(4, "2099-01-01T00:00:00Z"), "b")],
+        );
+        assert!(matches!(
+            r,
+            Err(SyncError::Rollback {
+                offered: 4,
+                highest: 5
+            })
+        ));
+        assert_eq!(
+            installed_serial(&s.config.state_dir.join(SNAPSHOT_FILE)),
+            Some(5)
+        );
+        let st = state(&s);
+        assert!(st.last_error.unwrap().contains("rollback"));
+        assert_eq!(st.consecutive_failures, 1);
+        let (r, _) = run(
+            &s,
+            vec![signed(&s, snapshot(5, "2099-01-01T00:00:00Z"), "c")],
+        );
+        assert_eq!(r.unwrap(), Synced::Unchanged { serial: 5 });
+    }
+
+    #[test]
+    fn highest_serial_survives_the_loss_of_the_installed_file() {
+        let s = setup("highest");
+        run(
+            &s,
+            vec![signed(&s, snapshot(9, "2099-01-01T00:00:00Z"), "a")],
+        )
+        .0
+        .unwrap();
+        std::fs::remove_file(s.config.state_dir.join(SNAPSHOT_FILE)).unwrap();
+        let (r, fake) = run(
+            &s,
+            vec![signed(&s, snapshot(3, "2099-01-01T00:00:00Z"), "b")],
+        );
+        assert!(matches!(
+            r,
+            Err(SyncError::Rollback {
+                offered: 3,
+                highest: 9
+            })
+        ));
+        // Nothing installed to describe: the request was unconditional.
+        assert_eq!(fake.asked, [Validators::default()]);
+        let (r, _) = run(
+            &s,
+            vec![signed(&s, snapshot(9, "2099-01-01T00:00:00Z"), "c")],
+        );
+        assert_eq!(
+            r.unwrap(),
+            Synced::Installed {
+                serial: 9,
+                previous: None
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_install_nothing() {
+        let s = setup("refusals");
+        run(
+            &s,
+            vec![signed(&s, snapshot(1, "2099-01-01T00:00:00Z"), "a")],
+        )
+        .0
+        .unwrap();
+        let other = setup("refusals-other");
+        let mut tampered = snapshot(2, "2099-01-01T00:00:00Z");
+        let Ok(Fetched::New { signature, .. }) = signed(&s, tampered.clone(), "x") else {
+            unreachable!()
+        };
+        tampered[10] ^= 1;
+        type Case = (Result<Fetched, FetchError>, fn(&SyncError) -> bool);
+        let cases: Vec<Case> = vec![
+            (signed(&s, snapshot(2, "2026-01-02T00:00:00Z"), "b"), |e| {
+                matches!(e, SyncError::Refused(SourceError::Expired { .. }))
+            }),
+            (
+                signed(&other, snapshot(2, "2099-01-01T00:00:00Z"), "c"),
+                |e| matches!(e, SyncError::Signature(SignatureError::UnknownKey(_))),
+            ),
+            (
+                Ok(Fetched::New {
+                    snapshot: tampered,
+                    signature,
+                    validators: Validators::default(),
+                }),
+                |e| matches!(e, SyncError::Signature(SignatureError::Invalid)),
+            ),
+            (signed(&s, b"{not json".to_vec(), "d"), |e| {
+                matches!(e, SyncError::Refused(SourceError::NotJson(_)))
+            }),
+            (
+                Err(FetchError::Http {
+                    url: "u".into(),
+                    status: 500,
+                }),
+                |e| matches!(e, SyncError::Fetch(_)),
+            ),
+        ];
+        for (answer, expected) in cases {
+            let (r, _) = run(&s, vec![answer]);
+            let e = r.unwrap_err();
+            assert!(expected(&e), "{e}");
+            assert_eq!(
+                installed_serial(&s.config.state_dir.join(SNAPSHOT_FILE)),
+                Some(1)
+            );
+        }
+        assert_eq!(state(&s).consecutive_failures, 5);
+    }
+
+    #[test]
+    fn health_follows_max_age() {
+        let st = State {
+            last_success: Some(NOW - 100),
+            max_age_secs: 100,
+            ..State::default()
+        };
+        assert_eq!(Health::of(&st, Some(1), NOW), Health::Fresh);
+        assert_eq!(Health::of(&st, Some(1), NOW + 1), Health::Stale);
+        assert_eq!(Health::of(&st, None, NOW), Health::Unusable);
+        assert_eq!(Health::of(&State::default(), Some(1), NOW), Health::Stale);
+    }
+}
