@@ -123,7 +123,7 @@ struct RawHost {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 struct RawSync {
     interval: String,
     jitter: String,
@@ -382,6 +382,13 @@ mod tests {
             "h",
         );
         assert!(matches!(bad_key, Err(ParseError::Invalid(m)) if m.contains("signing_keys[0]")));
+    }
+
+    #[test]
+    fn documented_example_parses() {
+        let c = Config::parse(include_str!("../docs/examples/roster.toml"), "web-01").unwrap();
+        assert_eq!(c.source.signing_keys.len(), 1);
+        assert_eq!(c.state_dir, Path::new("/var/lib/roster"));
     }
 
     #[test]
