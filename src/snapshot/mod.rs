@@ -76,9 +76,25 @@ pub struct Group {
 /// JSON (so a malformed value rejects the snapshot) and kept verbatim.
 #[derive(Debug, Default)]
 pub struct Reserved {
-    pub revoked: Option<Box<RawValue>>,
-    pub grants: Option<Box<RawValue>>,
     pub sudo: Option<Box<RawValue>>,
+}
+
+/// Certificates that must not be accepted, whatever their validity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    pub serials: std::collections::BTreeSet<u64>,
+    pub key_ids: std::collections::BTreeSet<String>,
+    /// `SHA256:…` fingerprints of certified (user) keys.
+    pub keys: std::collections::BTreeSet<String>,
+}
+
+/// Who may enter a shared account, each with their own certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// A kept user of kind `shared`.
+    pub account: String,
+    /// Kept users of kind `person`.
+    pub persons: Vec<String>,
 }
 
 /// A snapshot whose every kept entry passed validation.
@@ -92,6 +108,8 @@ pub struct Snapshot {
     /// CA keys trusted to sign user certificates, one OpenSSH public key
     /// line each (several at once during a rotation).
     pub user_cas: Vec<String>,
+    pub revoked: Revoked,
+    pub grants: Vec<Grant>,
     pub reserved: Reserved,
     /// Every entry that was dropped or adjusted, in input order.
     pub findings: Vec<Finding>,
@@ -185,13 +203,38 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
     /// `users[index]`, with its name when it could be read.
-    User { index: usize, name: Option<String> },
+    User {
+        index: usize,
+        name: Option<String>,
+    },
     /// `groups[index]`.
-    Group { index: usize, name: Option<String> },
+    Group {
+        index: usize,
+        name: Option<String>,
+    },
     /// One name in a group's `members`.
-    Member { group: String, member: String },
+    Member {
+        group: String,
+        member: String,
+    },
     /// `user_cas[index]`.
-    UserCa { index: usize },
+    UserCa {
+        index: usize,
+    },
+    /// One value in `revoked.serials`, `revoked.key_ids` or `revoked.keys`.
+    Revocation {
+        list: &'static str,
+        index: usize,
+    },
+    /// `grants[index]`, or one person in it.
+    Grant {
+        index: usize,
+        account: Option<String>,
+    },
+    GrantPerson {
+        account: String,
+        person: String,
+    },
 }
 
 impl fmt::Display for Entry {
@@ -209,6 +252,18 @@ impl fmt::Display for Entry {
             Self::Group { index, name: None } => write!(f, "groups[{index}]"),
             Self::Member { group, member } => write!(f, "member {member:?} of group {group:?}"),
             Self::UserCa { index } => write!(f, "user_cas[{index}]"),
+            Self::Revocation { list, index } => write!(f, "revoked.{list}[{index}]"),
+            Self::Grant {
+                index,
+                account: Some(a),
+            } => write!(f, "grant for {a:?} (grants[{index}])"),
+            Self::Grant {
+                index,
+                account: None,
+            } => write!(f, "grants[{index}]"),
+            Self::GrantPerson { account, person } => {
+                write!(f, "person {person:?} of the grant for {account:?}")
+            }
         }
     }
 }
@@ -252,6 +307,12 @@ pub enum Reason {
     },
     /// Not an OpenSSH public key line, a certificate, or a DSA key.
     BadKey(String),
+    /// Not a `SHA256:` fingerprint, or a key ID with control characters.
+    BadRevocation,
+    /// A grant for an account that is not a kept shared account.
+    NotSharedAccount,
+    /// A grantee that is not a kept person.
+    NotPerson,
 }
 
 impl fmt::Display for Reason {
@@ -283,6 +344,11 @@ impl fmt::Display for Reason {
                 write!(f, "{count} members, over the limit of {max}")
             }
             Self::BadKey(e) => write!(f, "not a usable OpenSSH public key: {e}"),
+            Self::BadRevocation => f.write_str("not a valid revocation entry"),
+            Self::NotSharedAccount => {
+                f.write_str("account is not a shared account of this snapshot")
+            }
+            Self::NotPerson => f.write_str("not a person of this snapshot"),
         }
     }
 }

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    Entry, FORMAT, FieldProblem, Finding, Group, HomeProblem, IdProblem, Kind, Outcome, Reason,
-    Reserved, Role, Snapshot, SourceError, State, User,
+    Entry, FORMAT, FieldProblem, Finding, Grant, Group, HomeProblem, IdProblem, Kind, Outcome,
+    Reason, Reserved, Revoked, Role, Snapshot, SourceError, State, User,
 };
 use crate::local::LocalTables;
 use crate::time::{UnixTime, parse_rfc3339};
@@ -81,9 +81,29 @@ struct RawSnapshot<'a> {
     groups: Vec<&'a RawValue>,
     #[serde(default, borrow)]
     user_cas: Vec<&'a RawValue>,
-    revoked: Option<Box<RawValue>>,
-    grants: Option<Box<RawValue>>,
+    #[serde(default, borrow)]
+    revoked: RawRevoked<'a>,
+    #[serde(default, borrow)]
+    grants: Vec<&'a RawValue>,
     sudo: Option<Box<RawValue>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawRevoked<'a> {
+    #[serde(default, borrow)]
+    serials: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    key_ids: Vec<&'a RawValue>,
+    #[serde(default, borrow)]
+    keys: Vec<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawGrant<'a> {
+    #[serde(borrow)]
+    account: Cow<'a, str>,
+    #[serde(borrow)]
+    persons: Vec<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +188,8 @@ pub fn validate(
     let user_names: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
     let groups = validate_groups(&raw.groups, policy, local, &user_names, &mut findings);
     let user_cas = validate_user_cas(&raw.user_cas, &mut findings);
+    let revoked = validate_revoked(&raw.revoked, policy, &mut findings);
+    let grants = validate_grants(&raw.grants, &users, &mut findings);
     Ok(Snapshot {
         serial: raw.serial,
         issued_at,
@@ -175,11 +197,9 @@ pub fn validate(
         users,
         groups,
         user_cas,
-        reserved: Reserved {
-            revoked: raw.revoked,
-            grants: raw.grants,
-            sudo: raw.sudo,
-        },
+        revoked,
+        grants,
+        reserved: Reserved { sudo: raw.sudo },
         findings,
     })
 }
@@ -409,6 +429,110 @@ fn validate_user_cas(raw: &[&RawValue], findings: &mut Vec<Finding>) -> Vec<Stri
             Ok(line) => kept.push(line),
             Err(e) => findings.push(dropped(Entry::UserCa { index }, Reason::BadKey(e))),
         }
+    }
+    kept
+}
+
+/// Revocations are kept when they can be understood; one that cannot is
+/// dropped with a reason (it could not revoke anything anyway).
+fn validate_revoked(raw: &RawRevoked, policy: &Policy, findings: &mut Vec<Finding>) -> Revoked {
+    let mut revoked = Revoked::default();
+    let bad = |list, index| dropped(Entry::Revocation { list, index }, Reason::BadRevocation);
+    for (index, r) in raw.serials.iter().enumerate() {
+        match serde_json::from_str::<u64>(r.get()) {
+            Ok(serial) => drop(revoked.serials.insert(serial)),
+            Err(_) => findings.push(bad("serials", index)),
+        }
+    }
+    for (index, r) in raw.key_ids.iter().enumerate() {
+        match serde_json::from_str::<Cow<str>>(r.get()) {
+            Ok(id) if check_field("key_id", &id, policy).is_ok() && !id.is_empty() => {
+                revoked.key_ids.insert(id.into_owned());
+            }
+            _ => findings.push(bad("key_ids", index)),
+        }
+    }
+    for (index, r) in raw.keys.iter().enumerate() {
+        match serde_json::from_str::<Cow<str>>(r.get()) {
+            Ok(fp) if is_sha256_fingerprint(&fp) => drop(revoked.keys.insert(fp.into_owned())),
+            _ => findings.push(bad("keys", index)),
+        }
+    }
+    revoked
+}
+
+/// `SHA256:` and 43 characters of unpadded base64, as `ssh-keygen -l` prints.
+fn is_sha256_fingerprint(fp: &str) -> bool {
+    fp.strip_prefix("SHA256:").is_some_and(|b64| {
+        b64.len() == 43
+            && b64
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    })
+}
+
+/// A grant names a kept shared account and kept persons. Persons who are
+/// not are removed from the grant; a grant for anything else is dropped.
+fn validate_grants(raw: &[&RawValue], users: &[User], findings: &mut Vec<Finding>) -> Vec<Grant> {
+    let kind_of: HashMap<&str, Kind> = users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
+    let decoded: Vec<Result<RawGrant, _>> = raw
+        .iter()
+        .map(|r| serde_json::from_str::<RawGrant>(r.get()).map_err(|e| e.to_string()))
+        .collect();
+    let accounts = tally(
+        decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok())
+            .map(|g| g.account.as_ref()),
+    );
+    let mut kept = Vec::new();
+    for (index, d) in decoded.iter().enumerate() {
+        let g = match d {
+            Ok(g) => g,
+            Err(e) => {
+                let entry = Entry::Grant {
+                    index,
+                    account: None,
+                };
+                findings.push(dropped(entry, Reason::Malformed(e.clone())));
+                continue;
+            }
+        };
+        let entry = || Entry::Grant {
+            index,
+            account: Some(g.account.chars().take(64).collect()),
+        };
+        if kind_of.get(g.account.as_ref()) != Some(&Kind::Shared) {
+            findings.push(dropped(entry(), Reason::NotSharedAccount));
+            continue;
+        }
+        if accounts.get(g.account.as_ref()).copied().unwrap_or(0) > 1 {
+            findings.push(dropped(entry(), Reason::DuplicateName));
+            continue;
+        }
+        let mut seen = HashSet::new();
+        let mut persons = Vec::new();
+        for p in &g.persons {
+            let problem = if kind_of.get(p.as_ref()) != Some(&Kind::Person) {
+                Some(Reason::NotPerson)
+            } else if !seen.insert(p.as_ref()) {
+                Some(Reason::DuplicateMember)
+            } else {
+                None
+            };
+            match problem {
+                None => persons.push(p.clone().into_owned()),
+                Some(reason) => {
+                    let account = g.account.clone().into_owned();
+                    let person = p.chars().take(64).collect();
+                    findings.push(dropped(Entry::GrantPerson { account, person }, reason));
+                }
+            }
+        }
+        kept.push(Grant {
+            account: g.account.clone().into_owned(),
+            persons,
+        });
     }
     kept
 }
@@ -917,5 +1041,74 @@ mod tests {
         assert_eq!(s.user_cas, [format!("{CA} ca-2026")]);
         let dropped: Vec<String> = s.findings.iter().map(|f| f.entry.to_string()).collect();
         assert_eq!(dropped, ["user_cas[1]", "user_cas[2]", "user_cas[3]"]);
+    }
+
+    #[test]
+    fn revocations_keep_what_can_be_understood() {
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(vec![], vec![])).unwrap();
+        let fp = format!("SHA256:{}", "A".repeat(43));
+        d["revoked"] = json!({
+            "serials": [7, -1, "8"],
+            "key_ids": ["alice@laptop", "bad\nid", ""],
+            "keys": [fp, "MD5:aa:bb", "SHA256:short"],
+        });
+        let json = serde_json::to_vec(&d).unwrap();
+        let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
+        assert_eq!(s.revoked.serials.iter().copied().collect::<Vec<_>>(), [7]);
+        assert_eq!(
+            s.revoked.key_ids.iter().collect::<Vec<_>>(),
+            ["alice@laptop"]
+        );
+        assert_eq!(s.revoked.keys.iter().collect::<Vec<_>>(), [&fp]);
+        let entries: Vec<String> = s.findings.iter().map(|f| f.entry.to_string()).collect();
+        assert_eq!(
+            entries,
+            [
+                "revoked.serials[1]",
+                "revoked.serials[2]",
+                "revoked.key_ids[1]",
+                "revoked.key_ids[2]",
+                "revoked.keys[1]",
+                "revoked.keys[2]"
+            ]
+        );
+    }
+
+    #[test]
+    fn grants_name_a_shared_account_and_persons() {
+        let shared = |name: &str, uid| with(user(name, uid), "kind", json!("shared"));
+        let service = with(user("backup", 10009), "kind", json!("service"));
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(
+            vec![
+                user("alice", 10001),
+                user("bob", 10002),
+                shared("deploy", 10003),
+                service,
+            ],
+            vec![],
+        ))
+        .unwrap();
+        d["grants"] = json!([
+            {"account": "deploy", "persons": ["alice", "backup", "ghost", "alice", "bob"]},
+            {"account": "alice", "persons": ["bob"]},
+            {"account": "deploy2", "persons": []},
+            {"account": "deploy"},
+        ]);
+        let json = serde_json::to_vec(&d).unwrap();
+        let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
+        assert_eq!(s.grants.len(), 1);
+        assert_eq!(s.grants[0].persons, ["alice", "bob"]);
+        let reasons: Vec<String> = s.findings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            reasons,
+            [
+                "dropped person \"backup\" of the grant for \"deploy\": not a person of this snapshot",
+                "dropped person \"ghost\" of the grant for \"deploy\": not a person of this snapshot",
+                "dropped person \"alice\" of the grant for \"deploy\": listed twice",
+                "dropped grant for \"alice\" (grants[1]): account is not a shared account of this snapshot",
+                "dropped grant for \"deploy2\" (grants[2]): account is not a shared account of this snapshot",
+                "dropped grants[3]: malformed entry: missing field `persons` at line 1 column 20",
+            ]
+        );
     }
 }
