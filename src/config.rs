@@ -6,6 +6,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::compiled::HostPolicy;
 use crate::snapshot::{Limits, Policy};
 use crate::time::parse_duration;
 
@@ -18,6 +19,7 @@ pub struct Config {
     pub source: Source,
     pub host: Host,
     pub sync: Sync,
+    pub certificates: Certificates,
     pub policy: Policy,
     /// Where local accounts and shells are read from (tests point elsewhere).
     pub local_files: LocalFiles,
@@ -49,6 +51,17 @@ pub struct Sync {
     pub jitter_secs: u64,
     /// After this long without a successful sync, PAM refuses snapshot users.
     pub max_age_secs: u64,
+}
+
+/// What this host demands of user certificates, beyond their validity.
+#[derive(Debug, Clone)]
+pub struct Certificates {
+    /// Longer-lived certificates are refused even while valid.
+    pub max_lifetime_secs: u64,
+    /// Allowance for clocks that disagree, on both ends of the validity window.
+    pub clock_skew_secs: u64,
+    /// Demand the `hosts@roster` extension naming this host or a label.
+    pub require_host_binding: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +108,8 @@ struct RawConfig {
     #[serde(default)]
     sync: RawSync,
     #[serde(default)]
+    certificates: RawCertificates,
+    #[serde(default)]
     accounts: RawAccounts,
     #[serde(default)]
     paths: RawPaths,
@@ -127,7 +142,7 @@ struct RawHost {
 struct RawSync {
     interval: String,
     jitter: String,
-    max_age: String,
+    max_age: Option<String>,
 }
 
 impl Default for RawSync {
@@ -135,9 +150,19 @@ impl Default for RawSync {
         RawSync {
             interval: "5m".into(),
             jitter: "1m".into(),
-            max_age: "24h".into(),
+            max_age: None,
         }
     }
+}
+
+/// Defaults come from [`HostPolicy::with_defaults`], the one place that
+/// states them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCertificates {
+    max_lifetime: Option<String>,
+    clock_skew: Option<String>,
+    require_host_binding: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -200,6 +225,12 @@ impl Config {
                 ))
             })
         };
+
+        let optional = |key: &str, v: &Option<String>, default: u64| match v {
+            Some(v) => duration(key, v),
+            None => Ok(default),
+        };
+        let host_defaults = HostPolicy::with_defaults("");
 
         let s = raw.source;
         let url = s.url;
@@ -293,7 +324,27 @@ impl Config {
             sync: Sync {
                 interval_secs: duration("sync.interval", &raw.sync.interval)?.max(1),
                 jitter_secs: duration("sync.jitter", &raw.sync.jitter)?,
-                max_age_secs: duration("sync.max_age", &raw.sync.max_age)?,
+                max_age_secs: optional(
+                    "sync.max_age",
+                    &raw.sync.max_age,
+                    host_defaults.max_age_secs,
+                )?,
+            },
+            certificates: Certificates {
+                max_lifetime_secs: optional(
+                    "certificates.max_lifetime",
+                    &raw.certificates.max_lifetime,
+                    host_defaults.max_cert_lifetime_secs,
+                )?,
+                clock_skew_secs: optional(
+                    "certificates.clock_skew",
+                    &raw.certificates.clock_skew,
+                    host_defaults.clock_skew_secs,
+                )?,
+                require_host_binding: raw
+                    .certificates
+                    .require_host_binding
+                    .unwrap_or(host_defaults.require_host_binding),
             },
             policy,
             local_files: LocalFiles {
@@ -303,6 +354,21 @@ impl Config {
             },
             state_dir: p.state_dir.unwrap_or_else(|| "/var/lib/roster".into()),
         })
+    }
+}
+
+impl Config {
+    /// The facts the modules need, compiled into the snapshot file so that
+    /// no module ever reads this configuration.
+    pub fn host_policy(&self) -> HostPolicy {
+        HostPolicy {
+            host_name: self.host.name.clone(),
+            host_labels: self.host.labels.clone(),
+            max_age_secs: self.sync.max_age_secs,
+            max_cert_lifetime_secs: self.certificates.max_lifetime_secs,
+            clock_skew_secs: self.certificates.clock_skew_secs,
+            require_host_binding: self.certificates.require_host_binding,
+        }
     }
 }
 

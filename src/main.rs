@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use roster::compiled::{View, compile};
+use roster::compiled::{HostPolicy, View, compile};
 use roster::config::{self, Config};
 use roster::local::LocalTables;
 use roster::snapshot::{Policy, validate};
@@ -324,7 +324,7 @@ fn cmd_compile(args: &Args, input: &Path) -> Result<u8, Failure> {
     let now = now();
     let snapshot = validate(&json, &Policy::default(), &local, now)
         .map_err(|e| Failure(format!("{}: refused: {e}", input.display()), 1))?;
-    let bytes = compile(&snapshot, now)?;
+    let bytes = compile(&snapshot, &HostPolicy::with_defaults(&hostname()), now)?;
     roster::install::write_atomic(output, &bytes, 0o644)
         .map_err(|e| Failure(format!("{}: {e}", output.display()), 1))?;
     println!(

@@ -223,12 +223,15 @@ impl<M: Mapping> Store<M> {
             let Some(mut state) = lock_briefly(&self.state) else {
                 return self.uncached();
             };
-            if state.next_check.is_some_and(|due| now < due) {
+            // Until the first check completes there is nothing to answer
+            // from: every caller checks (and loads) for itself meanwhile.
+            let checked = state.checked();
+            if checked.is_some() && state.next_check.is_some_and(|due| now < due) {
                 return state.answer();
             }
             // This caller re-checks; others keep the cached answer meanwhile.
             state.next_check = Some(now + RECHECK);
-            (state.answer(), state.checked())
+            (state.answer(), checked)
         };
         let seen = std::fs::symlink_metadata(self.path)
             .ok()
@@ -246,9 +249,13 @@ impl<M: Mapping> Store<M> {
             next_check: None,
         }
         .answer();
-        let old = lock_briefly(&self.state).map(|mut state| {
-            state.failed = failed;
-            std::mem::replace(&mut state.current, current)
+        // Swap in what we loaded, unless another caller swapped since we
+        // looked (a slow caller must not put back an older generation).
+        let old = lock_briefly(&self.state).and_then(|mut state| {
+            (state.checked() == checked).then(|| {
+                state.failed = failed;
+                std::mem::replace(&mut state.current, current)
+            })
         });
         // The previous generation, if this was its last user, is unmapped
         // here, outside the lock.
@@ -321,7 +328,7 @@ mod tests {
         );
         let local = LocalTables::parse("", "", "/bin/sh\n");
         let s = validate(json.as_bytes(), &Policy::default(), &local, 1_800_000_000).unwrap();
-        compile(&s, 0).unwrap()
+        compile(&s, &crate::compiled::HostPolicy::with_defaults("test"), 0).unwrap()
     }
 
     /// A private directory with a store pointing into it.
@@ -392,6 +399,25 @@ mod tests {
         install(&dir, &compiled(5));
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         check(Err(LoadErrorKind::Unusable));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Regression: while one thread made the first load, the others used to
+    /// answer "no snapshot" from the empty cache.
+    #[test]
+    fn concurrent_first_calls_all_see_the_snapshot() {
+        let (dir, store) = setup("first");
+        install(&dir, &compiled(1));
+        let store = &store;
+        let now = Instant::now();
+        std::thread::scope(|s| {
+            let calls: Vec<_> = (0..8)
+                .map(|_| s.spawn(move || serial(store, now)))
+                .collect();
+            for c in calls {
+                assert_eq!(c.join().unwrap(), Ok(1));
+            }
+        });
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

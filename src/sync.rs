@@ -236,7 +236,7 @@ fn attempt(
         error,
     })?;
 
-    let bytes = compile(&snapshot, now).map_err(SyncError::Compile)?;
+    let bytes = compile(&snapshot, &config.host_policy(), now).map_err(SyncError::Compile)?;
     let mut ca_keys = snapshot.user_cas.join("\n");
     if !ca_keys.is_empty() {
         ca_keys.push('\n');

@@ -135,7 +135,13 @@ mod tests {
                       "shell":"/bin/sh","state":"active","role":"user"}],
             "groups":[{"name":"devs","gid":10010,"members":["alice","bob"]}]}"#;
         let local = LocalTables::parse("", "", "/bin/sh\n");
-        compile(&validate(json, &Policy::default(), &local, 0).unwrap(), 0).unwrap()
+        let snapshot = validate(json, &Policy::default(), &local, 0).unwrap();
+        compile(
+            &snapshot,
+            &roster::compiled::HostPolicy::with_defaults("test"),
+            0,
+        )
+        .unwrap()
     }
 
     fn c_str(buf: &[u8], at: usize) -> &[u8] {

@@ -20,6 +20,7 @@
 //! whole file in every process that calls `getpwnam`. The body CRC covers
 //! everything after the header; the writer and `roster snapshot show` check it.
 
+mod blob;
 mod read;
 mod write;
 
@@ -46,16 +47,63 @@ pub(crate) enum Section {
     Groups = 4,
     GroupNames = 5,
     GroupGids = 6,
+    Policy = 7,
+    UserCas = 8,
+    Revoked = 9,
+    Grants = 10,
 }
 
-pub(crate) const REQUIRED: [Section; 6] = [
+pub(crate) const REQUIRED: [Section; 10] = [
     Section::Users,
     Section::UserNames,
     Section::UserUids,
     Section::Groups,
     Section::GroupNames,
     Section::GroupGids,
+    Section::Policy,
+    Section::UserCas,
+    Section::Revoked,
+    Section::Grants,
 ];
+
+impl Section {
+    pub(crate) fn is_index(self) -> bool {
+        matches!(
+            self,
+            Section::UserNames | Section::UserUids | Section::GroupNames | Section::GroupGids
+        )
+    }
+}
+
+/// This host's facts and certificate policy, from roster.toml, compiled into
+/// the file so that the modules never read configuration and every decision
+/// reads one consistent generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPolicy {
+    pub host_name: String,
+    pub host_labels: Vec<String>,
+    /// Snapshot users are refused after this long without a confirmed sync.
+    pub max_age_secs: u64,
+    pub max_cert_lifetime_secs: u64,
+    pub clock_skew_secs: u64,
+    pub require_host_binding: bool,
+}
+
+impl HostPolicy {
+    /// roster.toml's defaults, for a host called `host_name`: max_age 24h,
+    /// certificates at most 16h long, 2 minutes of clock skew, no host
+    /// binding required.
+    pub fn with_defaults(host_name: &str) -> HostPolicy {
+        HostPolicy {
+            host_name: host_name.to_owned(),
+            host_labels: Vec::new(),
+            max_age_secs: 24 * 3600,
+            max_cert_lifetime_secs: 16 * 3600,
+            clock_skew_secs: 120,
+            require_host_binding: false,
+        }
+    }
+}
 
 /// Facts from the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

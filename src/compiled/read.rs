@@ -3,8 +3,12 @@
 //! Every read is bounds-checked: arbitrary bytes give a [`FormatError`], never
 //! a panic or an out-of-bounds access.
 
+use super::blob::BlobReader;
 use super::write::{GROUP_FIXED, USER_FIXED, kind_code, role_code, state_code};
-use super::{FormatError, HEADER_LEN, Header, MAGIC, MAX_SECTIONS, REQUIRED, SECTION_LEN, VERSION};
+use super::{
+    FormatError, HEADER_LEN, Header, HostPolicy, MAGIC, MAX_SECTIONS, REQUIRED, SECTION_LEN,
+    VERSION,
+};
 use super::{hash_id, hash_name};
 use crate::snapshot::{Kind, Role, State};
 use std::ops::Range;
@@ -14,7 +18,7 @@ use std::ops::Range;
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub header: Header,
-    sections: [Range<usize>; 6],
+    sections: [Range<usize>; REQUIRED.len()],
 }
 
 impl Layout {
@@ -50,7 +54,7 @@ impl Layout {
             });
         }
 
-        let mut found: [Option<(Range<usize>, u32)>; 6] = Default::default();
+        let mut found: [Option<(Range<usize>, u32)>; REQUIRED.len()] = Default::default();
         for i in 0..count {
             let e = &head[HEADER_LEN + i * SECTION_LEN..][..SECTION_LEN];
             let (kind, items) = (le32(e, 0), le32(e, 4));
@@ -67,12 +71,11 @@ impl Layout {
                 }
             }
         }
-        let mut sections: [Range<usize>; 6] = Default::default();
-        let mut counts = [0u32; 6];
+        let mut sections: [Range<usize>; REQUIRED.len()] = Default::default();
+        let mut counts = [0u32; REQUIRED.len()];
         for (i, f) in found.into_iter().enumerate() {
             let (range, items) = f.ok_or(FormatError::MissingSection(REQUIRED[i] as u32))?;
-            let is_index = !matches!(i, 0 | 3);
-            if is_index {
+            if REQUIRED[i].is_index() {
                 let slots = range.len() / 8;
                 if range.len() % 8 != 0 || !slots.is_power_of_two() || slots != items as usize {
                     return Err(FormatError::BadIndex);
@@ -108,6 +111,10 @@ pub struct View<'a> {
     groups: &'a [u8],
     group_names: &'a [u8],
     group_gids: &'a [u8],
+    policy: &'a [u8],
+    user_cas: &'a [u8],
+    revoked: &'a [u8],
+    grants: &'a [u8],
 }
 
 impl<'a> View<'a> {
@@ -129,7 +136,70 @@ impl<'a> View<'a> {
             groups: s(3),
             group_names: s(4),
             group_gids: s(5),
+            policy: s(6),
+            user_cas: s(7),
+            revoked: s(8),
+            grants: s(9),
         }
+    }
+
+    /// This host's policy, as the agent compiled it from roster.toml.
+    pub fn host_policy(&self) -> Result<HostPolicy, FormatError> {
+        let mut r = BlobReader::open(self.policy)?;
+        let max_age_secs = r.u64()?;
+        let max_cert_lifetime_secs = r.u64()?;
+        let clock_skew_secs = r.u64()?;
+        let require_host_binding = r.u8()? != 0;
+        let host_name = r.str()?.to_owned();
+        let labels = r.count(2)?;
+        let host_labels = (0..labels)
+            .map(|_| r.str().map(str::to_owned))
+            .collect::<Result<_, _>>()?;
+        Ok(HostPolicy {
+            host_name,
+            host_labels,
+            max_age_secs,
+            max_cert_lifetime_secs,
+            clock_skew_secs,
+            require_host_binding,
+        })
+    }
+
+    /// The CA keys trusted to sign user certificates, as OpenSSH lines.
+    pub fn user_cas(&self) -> Result<Vec<&'a str>, FormatError> {
+        let mut r = BlobReader::open(self.user_cas)?;
+        let n = r.count(2)?;
+        (0..n).map(|_| r.str()).collect()
+    }
+
+    /// Whether a certificate with this serial, key ID or certified-key
+    /// fingerprint (`SHA256:…`) is revoked.
+    pub fn is_revoked(&self, serial: u64, key_id: &str, key_fp: &str) -> Result<bool, FormatError> {
+        let mut r = BlobReader::open(self.revoked)?;
+        let mut hit = false;
+        for _ in 0..r.count(8)? {
+            hit |= r.u64()? == serial;
+        }
+        for wanted in [key_id, key_fp] {
+            for _ in 0..r.count(2)? {
+                hit |= r.str()? == wanted;
+            }
+        }
+        Ok(hit)
+    }
+
+    /// The persons granted entry to shared `account`, if it has a grant.
+    pub fn grant(&self, account: &str) -> Result<Option<Vec<&'a str>>, FormatError> {
+        let mut r = BlobReader::open(self.grants)?;
+        for _ in 0..r.count(6)? {
+            let name = r.str()?;
+            let n = r.count(2)?;
+            let persons = (0..n).map(|_| r.str()).collect::<Result<Vec<_>, _>>()?;
+            if name == account {
+                return Ok(Some(persons));
+            }
+        }
+        Ok(None)
     }
 
     pub fn header(&self) -> &Header {

@@ -16,7 +16,7 @@ fn sample() -> Vec<u8> {
           {"name":"ops","gid":10011,"members":["alice"]}]}"#;
     let local = LocalTables::parse("", "", "/bin/sh\n/bin/bash\n");
     let s = validate(json, &Policy::default(), &local, 1_795_600_800).unwrap();
-    compile(&s, 1_795_600_900).unwrap()
+    compile(&s, &HostPolicy::with_defaults("web-01"), 1_795_600_900).unwrap()
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn large_snapshot_indexes_find_everything() {
     );
     let local = LocalTables::parse("", "", "/bin/sh\n");
     let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();
-    let bytes = compile(&s, 0).unwrap();
+    let bytes = compile(&s, &HostPolicy::with_defaults("web-01"), 0).unwrap();
     let v = View::open(&bytes).unwrap();
     for i in 0..5000u32 {
         let by_name = v.user_by_name(format!("u{i}").as_bytes()).unwrap().unwrap();
@@ -162,7 +162,7 @@ fn truncation_anywhere_is_refused() {
 #[test]
 fn flipped_body_bytes_never_give_a_wrong_answer() {
     let good = sample();
-    let layout_end = HEADER_LEN + 6 * SECTION_LEN;
+    let layout_end = HEADER_LEN + REQUIRED.len() * SECTION_LEN;
     let expected = View::open(&good)
         .unwrap()
         .user_by_name(b"alice")
@@ -196,7 +196,7 @@ fn flipped_body_bytes_never_give_a_wrong_answer() {
 fn arbitrary_section_tables_do_not_panic() {
     let good = sample();
     // Point every section at every plausible offset; parse must stay in bounds.
-    for i in 0..6 {
+    for i in 0..REQUIRED.len() {
         for (field, value) in [
             (8, u64::MAX),
             (16, u64::MAX),
@@ -209,7 +209,7 @@ fn arbitrary_section_tables_do_not_panic() {
             let mut h = crc32fast::Hasher::new();
             h.update(&b[..60]);
             h.update(&[0; 4]);
-            h.update(&b[HEADER_LEN..HEADER_LEN + 6 * SECTION_LEN]);
+            h.update(&b[HEADER_LEN..HEADER_LEN + REQUIRED.len() * SECTION_LEN]);
             let crc = h.finalize();
             b[60..64].copy_from_slice(&crc.to_le_bytes());
             if let Ok(v) = View::open(&b) {
@@ -218,4 +218,38 @@ fn arbitrary_section_tables_do_not_panic() {
             }
         }
     }
+}
+
+#[test]
+fn certificate_gate_sections_round_trip() {
+    let ca = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHp6EOPB3j2MNtlM8OduXusAUzKMEbXHBvBVvUNTxXTc ca";
+    let fp = format!("SHA256:{}", "B".repeat(43));
+    let json = format!(
+        r#"{{"format":"roster-snapshot/1","serial":1,"issued_at":"2026-01-01T00:00:00Z",
+        "valid_until":"2099-01-01T00:00:00Z","groups":[],"user_cas":["{ca}"],
+        "revoked":{{"serials":[99],"key_ids":["old@laptop"],"keys":["{fp}"]}},
+        "grants":[{{"account":"deploy","persons":["alice"]}}],
+        "users":[
+          {{"name":"alice","uid":10001,"gid":10001,"home":"/home/alice","shell":"/bin/sh",
+            "state":"active","role":"user"}},
+          {{"name":"deploy","uid":10002,"gid":10002,"home":"/home/deploy","shell":"/bin/sh",
+            "state":"active","role":"user","kind":"shared"}}]}}"#
+    );
+    let local = LocalTables::parse("", "", "/bin/sh\n");
+    let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();
+    let host = HostPolicy {
+        host_labels: vec!["web".into(), "dc1".into()],
+        require_host_binding: true,
+        ..HostPolicy::with_defaults("web-01")
+    };
+    let bytes = compile(&s, &host, 0).unwrap();
+    let v = View::open(&bytes).unwrap();
+    assert_eq!(v.host_policy().unwrap(), host);
+    assert_eq!(v.user_cas().unwrap(), [ca]);
+    assert_eq!(v.is_revoked(99, "x", "y"), Ok(true));
+    assert_eq!(v.is_revoked(1, "old@laptop", "y"), Ok(true));
+    assert_eq!(v.is_revoked(1, "x", &fp), Ok(true));
+    assert_eq!(v.is_revoked(1, "old@laptop2", "SHA256:x"), Ok(false));
+    assert_eq!(v.grant("deploy").unwrap(), Some(vec!["alice"]));
+    assert_eq!(v.grant("alice").unwrap(), None);
 }

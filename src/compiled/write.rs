@@ -1,6 +1,7 @@
 //! [`Snapshot`] → compiled bytes.
 
-use super::{FormatError, HEADER_LEN, MAGIC, REQUIRED, SECTION_LEN, Section, VERSION};
+use super::blob::BlobWriter;
+use super::{FormatError, HEADER_LEN, HostPolicy, MAGIC, REQUIRED, SECTION_LEN, Section, VERSION};
 use super::{hash_id, hash_name};
 use crate::snapshot::{Kind, Role, Snapshot, State};
 use crate::time::UnixTime;
@@ -34,8 +35,13 @@ pub(crate) fn kind_code(k: Kind) -> u8 {
     }
 }
 
-/// Compiles a validated snapshot. `compiled_at` is recorded in the header.
-pub fn compile(snapshot: &Snapshot, compiled_at: UnixTime) -> Result<Vec<u8>, FormatError> {
+/// Compiles a validated snapshot with this host's policy. `compiled_at` is
+/// recorded in the header.
+pub fn compile(
+    snapshot: &Snapshot,
+    host: &HostPolicy,
+    compiled_at: UnixTime,
+) -> Result<Vec<u8>, FormatError> {
     // Per-user supplementary groups, in snapshot group order.
     let mut groups_of: HashMap<&str, Vec<u32>> = HashMap::new();
     for g in &snapshot.groups {
@@ -94,7 +100,7 @@ pub fn compile(snapshot: &Snapshot, compiled_at: UnixTime) -> Result<Vec<u8>, Fo
     }
 
     let count = |n: usize| u32_len(n, "entry count");
-    let sections: [(Section, u32, Vec<u8>); 6] = [
+    let sections: [(Section, u32, Vec<u8>); 10] = [
         (Section::Users, count(user_keys.len())?, users),
         (
             Section::UserNames,
@@ -117,6 +123,18 @@ pub fn compile(snapshot: &Snapshot, compiled_at: UnixTime) -> Result<Vec<u8>, Fo
             0,
             index(group_keys.iter().map(|k| (k.1, k.2))),
         ),
+        (Section::Policy, 1, policy_section(host)?),
+        (
+            Section::UserCas,
+            count(snapshot.user_cas.len())?,
+            cas_section(snapshot)?,
+        ),
+        (Section::Revoked, 1, revoked_section(snapshot)?),
+        (
+            Section::Grants,
+            count(snapshot.grants.len())?,
+            grants_section(snapshot)?,
+        ),
     ];
     debug_assert!(sections.iter().map(|s| s.0).eq(REQUIRED));
 
@@ -124,7 +142,7 @@ pub fn compile(snapshot: &Snapshot, compiled_at: UnixTime) -> Result<Vec<u8>, Fo
     let mut out = vec![0u8; table_end];
     for (i, (kind, items, body)) in sections.iter().enumerate() {
         // Index slot count is the table's item count; records carry their own.
-        let items = if *items == 0 {
+        let items = if kind.is_index() {
             count(body.len() / 8)?
         } else {
             *items
@@ -153,6 +171,57 @@ pub fn compile(snapshot: &Snapshot, compiled_at: UnixTime) -> Result<Vec<u8>, Fo
     let header_crc = crc32fast::hash(&out[..table_end]);
     out[60..64].copy_from_slice(&header_crc.to_le_bytes());
     Ok(out)
+}
+
+fn policy_section(host: &HostPolicy) -> Result<Vec<u8>, FormatError> {
+    let mut w = BlobWriter::default();
+    w.u64(host.max_age_secs)
+        .u64(host.max_cert_lifetime_secs)
+        .u64(host.clock_skew_secs)
+        .u8(u8::from(host.require_host_binding))
+        .str(&host.host_name)?
+        .count(host.host_labels.len())?;
+    for label in &host.host_labels {
+        w.str(label)?;
+    }
+    Ok(w.finish())
+}
+
+fn cas_section(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
+    let mut w = BlobWriter::default();
+    w.count(snapshot.user_cas.len())?;
+    for ca in &snapshot.user_cas {
+        w.str(ca)?;
+    }
+    Ok(w.finish())
+}
+
+fn revoked_section(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
+    let r = &snapshot.revoked;
+    let mut w = BlobWriter::default();
+    w.count(r.serials.len())?;
+    for serial in &r.serials {
+        w.u64(*serial);
+    }
+    for list in [&r.key_ids, &r.keys] {
+        w.count(list.len())?;
+        for item in list {
+            w.str(item)?;
+        }
+    }
+    Ok(w.finish())
+}
+
+fn grants_section(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
+    let mut w = BlobWriter::default();
+    w.count(snapshot.grants.len())?;
+    for g in &snapshot.grants {
+        w.str(&g.account)?.count(g.persons.len())?;
+        for p in &g.persons {
+            w.str(p)?;
+        }
+    }
+    Ok(w.finish())
 }
 
 /// Fills in a record's length and the CRC of everything after the CRC field.
