@@ -17,9 +17,10 @@ pub const DEFAULT_PATH: &str = "/etc/roster/roster.toml";
 #[derive(Debug, Clone)]
 pub struct Config {
     pub source: Source,
-    pub host: Host,
     pub sync: Sync,
-    pub certificates: Certificates,
+    /// This host's name, labels, max_age and certificate policy: compiled
+    /// into the snapshot file for the modules.
+    pub host: HostPolicy,
     pub policy: Policy,
     /// Where local accounts and shells are read from (tests point elsewhere).
     pub local_files: LocalFiles,
@@ -40,28 +41,9 @@ pub struct Source {
 }
 
 #[derive(Debug, Clone)]
-pub struct Host {
-    pub name: String,
-    pub labels: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
 pub struct Sync {
     pub interval_secs: u64,
     pub jitter_secs: u64,
-    /// After this long without a successful sync, PAM refuses snapshot users.
-    pub max_age_secs: u64,
-}
-
-/// What this host demands of user certificates, beyond their validity.
-#[derive(Debug, Clone)]
-pub struct Certificates {
-    /// Longer-lived certificates are refused even while valid.
-    pub max_lifetime_secs: u64,
-    /// Allowance for clocks that disagree, on both ends of the validity window.
-    pub clock_skew_secs: u64,
-    /// Demand the `hosts@roster` extension naming this host or a label.
-    pub require_host_binding: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -317,21 +299,19 @@ impl Config {
                 connect_timeout_secs: duration("source.connect_timeout", &s.connect_timeout)?,
                 timeout_secs: duration("source.timeout", &s.timeout)?,
             },
-            host: Host {
-                name: host_name,
-                labels: raw.host.labels,
-            },
             sync: Sync {
                 interval_secs: duration("sync.interval", &raw.sync.interval)?.max(1),
                 jitter_secs: duration("sync.jitter", &raw.sync.jitter)?,
+            },
+            host: HostPolicy {
+                host_name,
+                host_labels: raw.host.labels,
                 max_age_secs: optional(
                     "sync.max_age",
                     &raw.sync.max_age,
                     host_defaults.max_age_secs,
                 )?,
-            },
-            certificates: Certificates {
-                max_lifetime_secs: optional(
+                max_cert_lifetime_secs: optional(
                     "certificates.max_lifetime",
                     &raw.certificates.max_lifetime,
                     host_defaults.max_cert_lifetime_secs,
@@ -354,21 +334,6 @@ impl Config {
             },
             state_dir: p.state_dir.unwrap_or_else(|| "/var/lib/roster".into()),
         })
-    }
-}
-
-impl Config {
-    /// The facts the modules need, compiled into the snapshot file so that
-    /// no module ever reads this configuration.
-    pub fn host_policy(&self) -> HostPolicy {
-        HostPolicy {
-            host_name: self.host.name.clone(),
-            host_labels: self.host.labels.clone(),
-            max_age_secs: self.sync.max_age_secs,
-            max_cert_lifetime_secs: self.certificates.max_lifetime_secs,
-            clock_skew_secs: self.certificates.clock_skew_secs,
-            require_host_binding: self.certificates.require_host_binding,
-        }
     }
 }
 
@@ -398,15 +363,8 @@ mod tests {
     #[test]
     fn minimal_config_gets_defaults() {
         let c = parse("").unwrap();
-        assert_eq!(c.host.name, "web-01");
-        assert_eq!(
-            (
-                c.sync.interval_secs,
-                c.sync.jitter_secs,
-                c.sync.max_age_secs
-            ),
-            (300, 60, 86_400)
-        );
+        assert_eq!(c.host, HostPolicy::with_defaults("web-01"));
+        assert_eq!((c.sync.interval_secs, c.sync.jitter_secs), (300, 60));
         assert_eq!(c.policy.min_uid, 10_000);
         assert_eq!(c.state_dir, Path::new("/var/lib/roster"));
         assert_eq!(c.source.signing_keys.len(), 1);

@@ -6,6 +6,7 @@
 //! tested without root.
 #![forbid(unsafe_code)]
 
+pub mod cert;
 pub mod compiled;
 pub mod config;
 pub mod install;

@@ -264,7 +264,7 @@ fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
         let mut v = serde_json::to_value(&state)?;
         v["health"] = word.into();
         v["installed_serial"] = installed.into();
-        v["max_age_secs"] = config.sync.max_age_secs.into();
+        v["max_age_secs"] = config.host.max_age_secs.into();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(health.exit_code());
     }
@@ -278,7 +278,7 @@ fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
     };
     println!(
         "health:        {word} (max_age {})",
-        format_duration(config.sync.max_age_secs)
+        format_duration(config.host.max_age_secs)
     );
     println!("source:        {}", config.source.url);
     match installed {

@@ -138,7 +138,7 @@ pub fn sync_once(
     let dir = &config.state_dir;
     let mut state = State::load(dir).map_err(SyncError::State)?;
     state.last_attempt = Some(now);
-    state.max_age_secs = config.sync.max_age_secs;
+    state.max_age_secs = config.host.max_age_secs;
     if state.source != config.source.url {
         // A new source: its validators mean nothing to us.
         state.source = config.source.url.clone();
@@ -236,7 +236,7 @@ fn attempt(
         error,
     })?;
 
-    let bytes = compile(&snapshot, &config.host_policy(), now).map_err(SyncError::Compile)?;
+    let bytes = compile(&snapshot, &config.host, now).map_err(SyncError::Compile)?;
     let mut ca_keys = snapshot.user_cas.join("\n");
     if !ca_keys.is_empty() {
         ca_keys.push('\n');
