@@ -40,7 +40,7 @@ pub struct Rules<'a> {
 pub trait Revocations {
     /// Whether the certificate with this serial, key ID, or certified key
     /// (`SHA256:` fingerprint) is revoked. Errors must answer `true`.
-    fn is_revoked(&self, serial: u64, key_id: &str, key_fingerprint: &str) -> bool;
+    fn revoked(&self, serial: u64, key_id: &str, key_fingerprint: &str) -> bool;
 }
 
 /// A certificate that passed every rule. Only [`verify`] builds one
@@ -240,7 +240,7 @@ pub fn verify(cert: &Certificate, rules: &Rules<'_>) -> Result<VerifiedCert, Cer
     let key_fingerprint = cert.public_key().fingerprint(HashAlg::Sha256).to_string();
     if rules
         .revoked
-        .is_revoked(cert.serial(), cert.key_id(), &key_fingerprint)
+        .revoked(cert.serial(), cert.key_id(), &key_fingerprint)
     {
         return Err(CertError::Revoked);
     }

@@ -6,9 +6,12 @@
 //! tested without root.
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod audit;
 pub mod cert;
 pub mod compiled;
 pub mod config;
+pub mod home;
 pub mod install;
 pub mod local;
 pub mod signature;

@@ -20,6 +20,11 @@ use crate::compiled::{FormatError, Layout, View};
 /// Where the agent installs the compiled snapshot.
 pub const SNAPSHOT_PATH: &str = "/var/lib/roster/snapshot";
 
+/// Written by every successful sync (new snapshot or confirmed unchanged):
+/// the Unix time of that sync. The certificate gate refuses snapshot users
+/// when it is older than `max_age`.
+pub const CONFIRMED_PATH: &str = "/var/lib/roster/confirmed";
+
 /// How stale a process's view of the file may be: a newly installed snapshot
 /// is seen within this time, at the cost of one `lstat` per interval.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -157,6 +162,24 @@ impl<M: Mapping> Generation<M> {
     pub fn view(&self) -> View<'_> {
         View::with_layout(self.map.bytes(), &self.layout)
     }
+}
+
+/// The time of the last successful sync, from the file at `path`; `None` if
+/// it is missing, unreadable, not a root-owned regular file, or garbled.
+pub fn read_confirmed(path: &Path) -> Option<crate::time::UnixTime> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || check_owner(&meta).is_err() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
 }
 
 fn check_owner(m: &Metadata) -> Result<(), LoadError> {

@@ -20,6 +20,8 @@ pub const SNAPSHOT_FILE: &str = "snapshot";
 pub const STATE_FILE: &str = "state.json";
 /// sshd's `TrustedUserCAKeys`, written from the snapshot's `user_cas`.
 pub const USER_CA_FILE: &str = "user_ca_keys";
+/// The time of the last successful sync (see `store::CONFIRMED_PATH`).
+pub const CONFIRMED_FILE: &str = "confirmed";
 /// At most this many dropped-entry lines are kept in the state file.
 const MAX_FINDINGS: usize = 1000;
 
@@ -145,7 +147,13 @@ pub fn sync_once(
         state.etag = None;
         state.last_modified = None;
     }
-    let result = attempt(config, source, local, now, &mut state);
+    let result = attempt(config, source, local, now, &mut state).and_then(|synced| {
+        // The source confirmed what is installed: the snapshot is fresh.
+        let path = dir.join(CONFIRMED_FILE);
+        write_atomic(&path, format!("{now}\n").as_bytes(), 0o644)
+            .map_err(|error| SyncError::Install { path, error })?;
+        Ok(synced)
+    });
     match &result {
         Ok(_) => {
             state.last_success = Some(now);
@@ -416,6 +424,8 @@ mod tests {
         assert_eq!(r.unwrap(), Synced::Unchanged { serial: 5 });
         assert_eq!(fake.asked[0].etag.as_deref(), Some("\"v5\""));
         assert_eq!(state(&s).last_success, Some(NOW));
+        let confirmed = s.config.state_dir.join(CONFIRMED_FILE);
+        assert_eq!(crate::store::read_confirmed(&confirmed), Some(NOW));
     }
 
     #[test]

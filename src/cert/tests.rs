@@ -14,14 +14,14 @@ fn key(alg: Algorithm) -> PrivateKey {
 
 struct NoRevocations;
 impl Revocations for NoRevocations {
-    fn is_revoked(&self, _: u64, _: &str, _: &str) -> bool {
+    fn revoked(&self, _: u64, _: &str, _: &str) -> bool {
         false
     }
 }
 
 struct RevokedKeyId(&'static str);
 impl Revocations for RevokedKeyId {
-    fn is_revoked(&self, _: u64, key_id: &str, _: &str) -> bool {
+    fn revoked(&self, _: u64, key_id: &str, _: &str) -> bool {
         key_id == self.0
     }
 }

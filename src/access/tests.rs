@@ -1,0 +1,192 @@
+//! The decisions of the sshd gate and PAM, on a compiled snapshot.
+
+use super::*;
+use crate::compiled::compile;
+use crate::local::LocalTables;
+use crate::snapshot::{Policy, validate};
+use ssh_key::certificate::Builder;
+use ssh_key::{Algorithm, PrivateKey};
+
+const NOW: i64 = 1_795_600_800;
+
+fn key() -> PrivateKey {
+    let mut rng = ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng);
+    PrivateKey::random(&mut rng, Algorithm::Ed25519).unwrap()
+}
+
+struct World {
+    ca: PrivateKey,
+    bytes: Vec<u8>,
+}
+
+fn world(revoked_serials: &str) -> World {
+    let ca = key();
+    let ca_line = ca.public_key().to_openssh().unwrap();
+    let user = |name: &str, uid: u32, state: &str, role: &str, kind: &str| {
+        format!(
+            r#"{{"name":"{name}","uid":{uid},"gid":{uid},"home":"/home/{name}","shell":"/bin/sh",
+            "state":"{state}","role":"{role}","kind":"{kind}"}}"#
+        )
+    };
+    let users = [
+        user("alice", 10001, "active", "admin", "person"),
+        user("bob", 10002, "active", "user", "person"),
+        user("carol", 10003, "disabled", "user", "person"),
+        user("nora", 10004, "active", "none", "person"),
+        user("deploy", 10100, "active", "user", "shared"),
+        user("backup", 10200, "active", "user", "service"),
+    ];
+    let json = format!(
+        r#"{{"format":"roster-snapshot/1","serial":3,"issued_at":"2026-11-25T00:00:00Z",
+        "valid_until":"2026-12-25T00:00:00Z","groups":[],"users":[{}],
+        "user_cas":["{ca_line}"],"revoked":{{"serials":[{revoked_serials}]}},
+        "grants":[{{"account":"deploy","persons":["alice","carol"]}}]}}"#,
+        users.join(",")
+    );
+    let local = LocalTables::parse("", "", "/bin/sh\n");
+    let snapshot = validate(json.as_bytes(), &Policy::default(), &local, NOW).unwrap();
+    let bytes = compile(&snapshot, &HostPolicy::with_defaults("web-01"), NOW).unwrap();
+    World { ca, bytes }
+}
+
+fn cert(
+    signer: &PrivateKey,
+    serial: u64,
+    principals: &[&str],
+    source: Option<&str>,
+) -> Certificate {
+    let user = key();
+    let after = NOW as u64 - 60;
+    let mut b = Builder::new(
+        vec![3; 32],
+        user.public_key().key_data().clone(),
+        after,
+        after + 300,
+    )
+    .unwrap();
+    b.serial(serial).unwrap().key_id("test").unwrap();
+    for p in principals {
+        b.valid_principal(*p).unwrap();
+    }
+    if let Some(s) = source {
+        b.critical_option("source-address", s).unwrap();
+    }
+    b.sign(signer).unwrap()
+}
+
+fn decide(w: &World, c: &Certificate, account: &str) -> Result<Access, Denial> {
+    let view = View::open(&w.bytes).unwrap();
+    authorize(
+        &view,
+        c,
+        account,
+        Some("127.0.0.1".parse().unwrap()),
+        Some(NOW - 60),
+        NOW,
+    )
+}
+
+#[test]
+fn a_person_logs_in_as_themselves() {
+    let w = world("");
+    let a = decide(&w, &cert(&w.ca, 1, &["alice"], None), "alice").unwrap();
+    assert_eq!(
+        (a.account.as_str(), a.person.as_str(), a.role, a.uid),
+        ("alice", "alice", Role::Admin, 10001)
+    );
+    // Extra principals are fine; the account must be one of them.
+    assert!(decide(&w, &cert(&w.ca, 1, &["alice", "root"], None), "alice").is_ok());
+    assert_eq!(
+        decide(&w, &cert(&w.ca, 1, &["bob"], None), "alice"),
+        Err(Denial::NotAPrincipal)
+    );
+}
+
+#[test]
+fn a_shared_account_is_entered_by_a_granted_active_person() {
+    let w = world("");
+    let a = decide(&w, &cert(&w.ca, 1, &["alice"], None), "deploy").unwrap();
+    assert_eq!(
+        (a.account.as_str(), a.person.as_str(), a.kind),
+        ("deploy", "alice", Kind::Shared)
+    );
+    // bob is not granted; carol is granted but disabled.
+    assert_eq!(
+        decide(&w, &cert(&w.ca, 1, &["bob"], None), "deploy"),
+        Err(Denial::NotGranted)
+    );
+    assert_eq!(
+        decide(&w, &cert(&w.ca, 1, &["carol"], None), "deploy"),
+        Err(Denial::NotGranted)
+    );
+    // Naming the shared account itself is not enough.
+    assert_eq!(
+        decide(&w, &cert(&w.ca, 1, &["deploy"], None), "deploy"),
+        Err(Denial::NotGranted)
+    );
+}
+
+#[test]
+fn a_service_account_needs_source_address() {
+    let w = world("");
+    assert_eq!(
+        decide(&w, &cert(&w.ca, 1, &["backup"], None), "backup"),
+        Err(Denial::ServiceWithoutSourceAddress)
+    );
+    assert!(
+        decide(
+            &w,
+            &cert(&w.ca, 1, &["backup"], Some("127.0.0.0/8")),
+            "backup"
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn account_state_and_snapshot_freshness_are_checked() {
+    let w = world("");
+    let view = View::open(&w.bytes).unwrap();
+    let c = |p: &str| cert(&w.ca, 1, &[p], None);
+    assert_eq!(decide(&w, &c("carol"), "carol"), Err(Denial::Disabled));
+    assert_eq!(decide(&w, &c("nora"), "nora"), Err(Denial::NoRole));
+    assert_eq!(decide(&w, &c("root"), "root"), Err(Denial::UnknownAccount));
+    let client = None;
+    let stale = authorize(&view, &c("alice"), "alice", client, Some(NOW - 86_401), NOW);
+    assert!(matches!(stale, Err(Denial::Stale { .. })));
+    let never = authorize(&view, &c("alice"), "alice", client, None, NOW);
+    assert!(matches!(
+        never,
+        Err(Denial::Stale {
+            confirmed_at: None,
+            ..
+        })
+    ));
+    let later = NOW + 40 * 86_400;
+    let expired = check_account(&view, "alice", Some(later), later);
+    assert!(matches!(expired, Err(Denial::Expired { .. })));
+    assert_eq!(check_account(&view, "root", Some(NOW), NOW), Ok(None));
+    assert!(
+        check_account(&view, "bob", Some(NOW), NOW)
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn certificates_are_checked_against_the_snapshot() {
+    let w = world("77");
+    let other_ca = key();
+    assert!(matches!(
+        decide(&w, &cert(&other_ca, 1, &["alice"], None), "alice"),
+        Err(Denial::Certificate(CertError::UntrustedCa(_)))
+    ));
+    assert_eq!(
+        decide(&w, &cert(&w.ca, 77, &["alice"], None), "alice"),
+        Err(Denial::Certificate(CertError::Revoked))
+    );
+    assert!(matches!(
+        decide(&w, &cert(&w.ca, 1, &["alice"], Some("10.0.0.0/8")), "alice"),
+        Err(Denial::Certificate(CertError::SourceAddress { .. }))
+    ));
+}
