@@ -14,6 +14,7 @@ pub mod config;
 pub mod home;
 pub mod install;
 pub mod local;
+pub mod login;
 pub mod signature;
 pub mod snapshot;
 pub mod store;

@@ -6,10 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use roster::access::authorize;
+use roster::audit::{Event, Kind as EventKind};
 use roster::compiled::{HostPolicy, View, compile};
 use roster::config::{self, Config};
 use roster::local::LocalTables;
 use roster::snapshot::{Policy, validate};
+use roster::store::{CONFIRMED_PATH, Generation, SNAPSHOT_PATH, read_confirmed};
 use roster::sync::{Health, State, Synced, installed_serial, sync_once};
 use roster::time::{UnixTime, format_duration, format_rfc3339};
 
@@ -23,6 +26,13 @@ usage: roster [--config FILE] COMMAND
                        SIGTERM exits
   status [--json]      what the last syncs did; exit 0 fresh, 1 stale
                        (older than max_age), 2 no usable snapshot
+  principals USER TYPE KEY [FINGERPRINT KEY_ID SERIAL]
+                       for sshd's AuthorizedPrincipalsCommand (%u %t %k %f %i
+                       %s): print who may log in as USER with this
+                       certificate, or nothing; refusals go to syslog
+  events [--user U] [--since TIME]
+                       the audit trail (/var/log/roster/events.jsonl) as a
+                       table; TIME is RFC 3339 or a duration ago, like 2h
   snapshot compile INPUT.json --output FILE
                        [--passwd FILE] [--group FILE] [--shells FILE]
                        validate and compile a snapshot without the agent
@@ -60,6 +70,8 @@ struct Args {
     passwd: Option<PathBuf>,
     group: Option<PathBuf>,
     shells: Option<PathBuf>,
+    user: Option<String>,
+    since: Option<String>,
     json: bool,
 }
 
@@ -76,6 +88,8 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             Long("group") => a.group = Some(p.value()?.into()),
             Long("shells") => a.shells = Some(p.value()?.into()),
             Long("json") => a.json = true,
+            Long("user") => a.user = Some(p.value()?.string()?),
+            Long("since") => a.since = Some(p.value()?.string()?),
             Long("help") | Short('h') => return Ok(None),
             Value(v) => a
                 .words
@@ -96,6 +110,8 @@ fn run() -> Result<u8, Failure> {
         ["sync"] => cmd_sync(&load_config(&args)?),
         ["agent"] => cmd_agent(&args),
         ["status"] => cmd_status(&load_config(&args)?, args.json),
+        ["principals", user, cert_type, key, ..] => Ok(cmd_principals(user, cert_type, key)),
+        ["events"] => cmd_events(&args),
         ["snapshot", "compile", input] => cmd_compile(&args, Path::new(input)),
         ["snapshot", "show", file] => cmd_show(Path::new(file)),
         ["snapshot", "sign", input] => cmd_sign(&args, Path::new(input)),
@@ -306,6 +322,147 @@ fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
         println!("  {line}");
     }
     Ok(health.exit_code())
+}
+
+// ---- the sshd gate and the audit trail ----------------------------------------
+
+/// AuthorizedPrincipalsCommand: prints the principals that may log in as
+/// `user` with this certificate (the account itself, or for a shared
+/// account the granted person), or nothing. Runs as an unprivileged user and
+/// writes nothing but one syslog line per refusal. Always exits 0: an empty
+/// answer is the refusal.
+fn cmd_principals(user: &str, cert_type: &str, key: &str) -> u8 {
+    let now = now();
+    let refuse = |reason: String, cert: Option<&ssh_key::Certificate>| {
+        let mut e = Event::new(EventKind::PrincipalsDenied, now, &hostname(), user);
+        if let Some(c) = cert {
+            e.key_id = Some(c.key_id().to_owned());
+            e.serial = Some(c.serial());
+        }
+        e.reason = Some(reason);
+        let line = e.summary();
+        eprintln!("roster: {line}");
+        syslog_notice(&line);
+        0
+    };
+    if !cert_type.contains("-cert-v01@openssh.com") {
+        return refuse("not a certificate".into(), None);
+    }
+    let cert = match roster::cert::parse(cert_type, key) {
+        Ok(c) => c,
+        Err(e) => return refuse(e.to_string(), None),
+    };
+    let generation = match Generation::<Vec<u8>>::load(Path::new(SNAPSHOT_PATH)) {
+        Ok(g) => g,
+        Err(e) => return refuse(e.to_string(), Some(&cert)),
+    };
+    let view = generation.view();
+    let confirmed = read_confirmed(Path::new(CONFIRMED_PATH));
+    // sshd itself enforces source-address before running this command, and
+    // does not pass the client address; PAM checks it again.
+    match authorize(&view, &cert, user, None, confirmed, now) {
+        Ok(access) => {
+            println!("{}", access.person);
+            0
+        }
+        Err(denial) => refuse(denial.to_string(), Some(&cert)),
+    }
+}
+
+/// One line to syslog (authpriv.notice), if a syslog daemon listens.
+fn syslog_notice(line: &str) {
+    let formatter = syslog::Formatter3164 {
+        facility: syslog::Facility::LOG_AUTHPRIV,
+        hostname: None,
+        process: "roster".into(),
+        pid: std::process::id(),
+    };
+    if let Ok(mut logger) = syslog::unix(formatter) {
+        let _ = logger.notice(line);
+    }
+}
+
+fn cmd_events(args: &Args) -> Result<u8, Failure> {
+    let now = now();
+    let since = match args.since.as_deref() {
+        None => None,
+        Some(s) => Some(match roster::time::parse_duration(s) {
+            Some(ago) => now - ago as UnixTime,
+            None => roster::time::parse_rfc3339(s)?,
+        }),
+    };
+    let path = Path::new(roster::audit::EVENTS_PATH);
+    let events =
+        roster::audit::read(path).map_err(|e| Failure(format!("{}: {e}", path.display()), 1))?;
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .filter(|e| {
+            args.user
+                .as_deref()
+                .is_none_or(|u| e.account == u || e.person.as_deref() == Some(u))
+        })
+        .filter(|e| {
+            since.is_none_or(|t| roster::time::parse_rfc3339(&e.time).is_ok_and(|et| et >= t))
+        })
+        .map(|e| {
+            let detail = match (&e.reason, e.duration_secs) {
+                (Some(r), _) => r.clone(),
+                (None, Some(d)) => format!("after {}", format_duration(d)),
+                (None, None) => String::new(),
+            };
+            vec![
+                e.time.clone(),
+                e.event.as_str().to_owned(),
+                e.account.clone(),
+                e.person.clone().unwrap_or_default(),
+                e.source.clone().unwrap_or_default(),
+                e.key_id.clone().unwrap_or_default(),
+                e.serial.map(|s| s.to_string()).unwrap_or_default(),
+                e.session.clone().unwrap_or_default(),
+                detail,
+            ]
+        })
+        .collect();
+    let header = [
+        "TIME", "EVENT", "ACCOUNT", "PERSON", "FROM", "KEY ID", "SERIAL", "SESSION", "DETAIL",
+    ];
+    print_table(&header, &rows);
+    Ok(0)
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+/// Control characters never reach the terminal.
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let clean = |s: &str| {
+        s.chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect::<String>()
+    };
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let last = cells.len() - 1;
+        let text: Vec<String> = cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == last {
+                    c
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        println!("{}", text.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row.iter().map(|c| clean(c)).collect());
+    }
 }
 
 // ---- snapshot tools ----------------------------------------------------------

@@ -1,0 +1,361 @@
+//! What `pam_roster.so` decides in each PAM phase. The module only adapts
+//! PAM to the [`Pam`] trait and maps the [`Verdict`] to a PAM code.
+//!
+//! - account: snapshot users only (others are `UserUnknown`, so local
+//!   accounts fall through to pam_unix); refuses disabled users, role none
+//!   and a stale snapshot; never changes PAM_USER.
+//! - open_session (sshd): the certificate sshd accepted, from
+//!   `SSH_AUTH_INFO_0`, re-checked with every rule; the home directory; the
+//!   session environment; the `session_start` event.
+//! - close_session: the `session_end` event with the session's duration.
+
+use ssh_key::Certificate;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::access::{self, Access, Denial};
+use crate::audit::{self, Event, Kind as EventKind};
+use crate::compiled::View;
+use crate::snapshot::Kind;
+use crate::store::{self, Generation};
+use crate::time::UnixTime;
+
+/// The PAM environment variable sshd sets with `ExposeAuthInfo yes`.
+pub const AUTH_INFO: &str = "SSH_AUTH_INFO_0";
+
+/// What PAM should be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Success,
+    /// Not our business (a local account, a non-login session).
+    Ignore,
+    /// Not a snapshot user: lets the stack fall through to pam_unix.
+    UserUnknown,
+    Denied,
+    SessionError,
+    /// Something PAM itself failed at (no user name).
+    ServiceError,
+}
+
+/// Log priorities, as syslog's LOG_* levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Err,
+    Notice,
+    Info,
+    Debug,
+}
+
+/// The PAM handle, as the decisions need it.
+pub trait Pam {
+    fn user(&mut self) -> Option<String>;
+    fn service(&self) -> Option<String>;
+    /// PAM_RHOST: the client's address, for sshd.
+    fn remote_host(&self) -> Option<String>;
+    fn getenv(&self, name: &str) -> Option<String>;
+    fn putenv(&mut self, name: &str, value: &str) -> bool;
+    /// One line to syslog (authpriv).
+    fn log(&self, priority: Priority, line: &str);
+}
+
+/// Options on the pam.d line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `debug`: log every decision, not only refusals and sessions.
+    pub debug: bool,
+    /// `mkhomedir=no`: never create home directories.
+    pub mkhomedir: bool,
+}
+
+impl Options {
+    /// Parses the module arguments; returns the options and the arguments it
+    /// did not understand (logged by the caller, otherwise ignored).
+    pub fn parse<'a>(args: impl IntoIterator<Item = &'a str>) -> (Options, Vec<String>) {
+        let mut o = Options {
+            debug: false,
+            mkhomedir: true,
+        };
+        let mut unknown = Vec::new();
+        for a in args {
+            match a {
+                "debug" => o.debug = true,
+                "mkhomedir=no" => o.mkhomedir = false,
+                "mkhomedir=yes" => o.mkhomedir = true,
+                other => unknown.push(other.to_owned()),
+            }
+        }
+        (o, unknown)
+    }
+}
+
+/// Where the decisions read and write; tests point these elsewhere.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub snapshot: PathBuf,
+    pub confirmed: PathBuf,
+    pub events: PathBuf,
+    pub skel: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            snapshot: store::SNAPSHOT_PATH.into(),
+            confirmed: store::CONFIRMED_PATH.into(),
+            events: audit::EVENTS_PATH.into(),
+            skel: "/etc/skel".into(),
+        }
+    }
+}
+
+/// One PAM call's context.
+pub struct Login<'a> {
+    pub pam: &'a mut dyn Pam,
+    pub options: &'a Options,
+    pub paths: &'a Paths,
+    pub now: UnixTime,
+}
+
+impl Login<'_> {
+    fn load(&self) -> Option<Generation<Vec<u8>>> {
+        match Generation::load(&self.paths.snapshot) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                if self.options.debug {
+                    self.pam
+                        .log(Priority::Debug, &format!("no usable snapshot: {e}"));
+                }
+                None
+            }
+        }
+    }
+
+    fn event(&self, kind: EventKind, view: &View<'_>, account: &str) -> Event {
+        let host = view.host_policy().map(|h| h.host_name).unwrap_or_default();
+        let mut e = Event::new(kind, self.now, &host, account);
+        e.service = self.pam.service();
+        e.source = self.pam.remote_host();
+        e.snapshot_serial = Some(view.header().serial);
+        e
+    }
+
+    /// Writes the event to the events file and syslog. A failure to write
+    /// the file is logged; syslog still has the event.
+    fn record(&self, event: &Event, priority: Priority) {
+        self.pam.log(priority, &event.summary());
+        if let Err(e) = audit::append(&self.paths.events, event) {
+            let line = format!("cannot write {}: {e}", self.paths.events.display());
+            self.pam.log(Priority::Err, &line);
+        }
+    }
+
+    fn deny(&self, view: &View<'_>, account: &str, reason: &Denial, verdict: Verdict) -> Verdict {
+        let mut e = self.event(EventKind::LoginDenied, view, account);
+        e.reason = Some(reason.to_string());
+        self.record(&e, Priority::Notice);
+        verdict
+    }
+}
+
+/// PAM account phase.
+pub fn account(login: &mut Login<'_>) -> Verdict {
+    let Some(user) = login.pam.user() else {
+        return Verdict::ServiceError;
+    };
+    // Without a usable snapshot no snapshot user resolves through NSS, so
+    // whoever this is, they are not ours to judge: local accounts (and
+    // break-glass) must keep working.
+    let Some(generation) = login.load() else {
+        return Verdict::UserUnknown;
+    };
+    let view = generation.view();
+    let confirmed = store::read_confirmed(&login.paths.confirmed);
+    match access::check_account(&view, &user, confirmed, login.now) {
+        Ok(None) => Verdict::UserUnknown,
+        Ok(Some(_)) => {
+            if login.options.debug {
+                login
+                    .pam
+                    .log(Priority::Debug, &format!("account {user}: allowed"));
+            }
+            Verdict::Success
+        }
+        Err(denial) => login.deny(&view, &user, &denial, Verdict::Denied),
+    }
+}
+
+/// PAM open_session.
+pub fn open_session(login: &mut Login<'_>) -> Verdict {
+    let Some(user) = login.pam.user() else {
+        return Verdict::ServiceError;
+    };
+    let Some(generation) = login.load() else {
+        return Verdict::Ignore;
+    };
+    let view = generation.view();
+    match view.user_by_name(user.as_bytes()) {
+        Ok(Some(_)) => {}
+        Ok(None) => return Verdict::Ignore,
+        Err(e) => {
+            let denial = Denial::Corrupt(e);
+            return login.deny(&view, &user, &denial, Verdict::SessionError);
+        }
+    }
+    let Some(info) = login.pam.getenv(AUTH_INFO) else {
+        // A snapshot user's sshd session must come with the certificate;
+        // other services (su, cron) are not certificate logins.
+        if login.pam.service().as_deref() == Some("sshd") {
+            let denial = Denial::Certificate(crate::cert::CertError::Malformed(format!(
+                "sshd did not expose the certificate ({AUTH_INFO} missing: is ExposeAuthInfo on?)"
+            )));
+            return login.deny(&view, &user, &denial, Verdict::SessionError);
+        }
+        return Verdict::Ignore;
+    };
+    let access = match check_certificate(login, &view, &user, &info) {
+        Ok(access) => access,
+        Err(denial) => return login.deny(&view, &user, &denial, Verdict::SessionError),
+    };
+    if let Err(reason) = prepare_home(login, &view, &access) {
+        let mut e = login.event(EventKind::LoginDenied, &view, &user);
+        e.person = Some(access.person.clone());
+        e.reason = Some(reason);
+        login.record(&e, Priority::Err);
+        return Verdict::SessionError;
+    }
+    let session = session_id();
+    let env = [
+        ("ROSTER_USER", access.person.clone()),
+        ("ROSTER_ACCOUNT", access.account.clone()),
+        ("ROSTER_KEY_ID", printable(&access.cert.key_id)),
+        ("ROSTER_CERT_SERIAL", access.cert.serial.to_string()),
+        ("ROSTER_SESSION", session.clone()),
+        ("ROSTER_SESSION_START", login.now.to_string()),
+    ];
+    for (name, value) in &env {
+        if !login.pam.putenv(name, value) {
+            let line = format!("cannot set {name} in the session environment");
+            login.pam.log(Priority::Err, &line);
+            return Verdict::SessionError;
+        }
+    }
+    let mut e = login.event(EventKind::SessionStart, &view, &user);
+    e.person = Some(access.person.clone());
+    e.key_id = Some(access.cert.key_id.clone());
+    e.serial = Some(access.cert.serial);
+    e.ca = Some(access.cert.ca_fingerprint.clone());
+    e.session = Some(session);
+    login.record(&e, Priority::Info);
+    Verdict::Success
+}
+
+/// PAM close_session: ends what open_session recorded in the environment.
+pub fn close_session(login: &mut Login<'_>) -> Verdict {
+    let Some(session) = login.pam.getenv("ROSTER_SESSION") else {
+        return Verdict::Ignore;
+    };
+    let user = login.pam.user().unwrap_or_default();
+    let host = login
+        .load()
+        .and_then(|g| g.view().host_policy().ok())
+        .map(|h| h.host_name)
+        .unwrap_or_default();
+    let mut e = Event::new(EventKind::SessionEnd, login.now, &host, &user);
+    e.service = login.pam.service();
+    e.source = login.pam.remote_host();
+    e.person = login.pam.getenv("ROSTER_USER");
+    e.key_id = login.pam.getenv("ROSTER_KEY_ID");
+    e.serial = login
+        .pam
+        .getenv("ROSTER_CERT_SERIAL")
+        .and_then(|s| s.parse().ok());
+    e.session = Some(session);
+    e.duration_secs = login
+        .pam
+        .getenv("ROSTER_SESSION_START")
+        .and_then(|s| s.parse::<UnixTime>().ok())
+        .map(|start| login.now.saturating_sub(start).max(0) as u64);
+    login.record(&e, Priority::Info);
+    Verdict::Success
+}
+
+/// The certificate of `SSH_AUTH_INFO_0`, judged like the sshd gate judged
+/// it, now with the client's address.
+fn check_certificate(
+    login: &Login<'_>,
+    view: &View<'_>,
+    user: &str,
+    info: &str,
+) -> Result<Access, Denial> {
+    let malformed = |m: &str| Denial::Certificate(crate::cert::CertError::Malformed(m.to_owned()));
+    let cert = parse_auth_info(info).map_err(|m| malformed(&m))?;
+    let rhost = login.pam.remote_host();
+    let client: Option<IpAddr> = rhost.as_deref().and_then(|h| h.parse().ok());
+    if client.is_none() && cert.critical_options().contains_key("source-address") {
+        // Fail closed: the address cannot be checked.
+        return Err(malformed(
+            "client address unknown (PAM_RHOST is not an IP address)",
+        ));
+    }
+    let confirmed = store::read_confirmed(&login.paths.confirmed);
+    access::authorize(view, &cert, user, client, confirmed, login.now)
+}
+
+/// `SSH_AUTH_INFO_0` is one line per authentication method that succeeded,
+/// e.g. `publickey ssh-ed25519-cert-v01@openssh.com AAAA…`. Exactly one of
+/// them must be a certificate.
+pub fn parse_auth_info(info: &str) -> Result<Certificate, String> {
+    let mut certs = info.lines().filter_map(|line| {
+        let mut words = line.split(' ');
+        match (words.next(), words.next(), words.next(), words.next()) {
+            (Some("publickey"), Some(t), Some(b64), None)
+                if t.contains("-cert-v01@openssh.com") =>
+            {
+                Some((t, b64))
+            }
+            _ => None,
+        }
+    });
+    let (t, b64) = certs
+        .next()
+        .ok_or("no certificate among the methods sshd used")?;
+    if certs.next().is_some() {
+        return Err("more than one certificate among the methods sshd used".into());
+    }
+    crate::cert::parse(t, b64).map_err(|e| e.to_string())
+}
+
+/// Creates the home directory if needed (never for service accounts).
+fn prepare_home(login: &Login<'_>, view: &View<'_>, access: &Access) -> Result<(), String> {
+    if !login.options.mkhomedir || access.kind == Kind::Service {
+        return Ok(());
+    }
+    let user = view
+        .user_by_name(access.account.as_bytes())
+        .ok()
+        .flatten()
+        .ok_or("account vanished from the snapshot")?;
+    let home = Path::new(std::str::from_utf8(user.home).map_err(|_| "home is not UTF-8")?);
+    crate::home::ensure(home, user.uid, user.gid, Some(&login.paths.skel))
+        .map(|_| ())
+        .map_err(|e| format!("cannot create home {}: {e}", home.display()))
+}
+
+/// A value for the session environment: control characters replaced.
+fn printable(s: &str) -> String {
+    s.chars()
+        .take(256)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// 64 random bits, in hex, naming one session in the audit trail.
+fn session_id() -> String {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;
