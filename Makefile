@@ -17,7 +17,7 @@ demo: build
 # real glibc inside private mount namespaces (root required; they fail, never
 # skip, when they cannot run).
 test: build
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --all-targets
 
 lint:
 	$(CARGO) fmt --all -- --check
