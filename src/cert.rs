@@ -13,7 +13,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::compiled::HostPolicy;
-use crate::time::{UnixTime, format_rfc3339};
+use crate::time::{UnixTime, format_duration, format_rfc3339};
 
 /// The extension a certificate carries to be valid only on some hosts: a
 /// comma-separated list of host names or labels.
@@ -156,25 +156,94 @@ pub fn parse(cert_type: &str, base64: &str) -> Result<Certificate, CertError> {
         .map_err(|e| CertError::Malformed(e.to_string()))
 }
 
-/// Applies every rule; see the module documentation.
+/// One rule's result, for `roster explain`: a short fact when it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub rule: &'static str,
+    pub outcome: Result<String, CertError>,
+}
+
+type Rule = fn(&Certificate, &Rules<'_>) -> Result<String, CertError>;
+
+/// The rules, in the order they are applied.
+const RULES: [(&str, Rule); 10] = [
+    ("type", check_type),
+    ("CA", check_ca),
+    ("signature", check_signature),
+    ("validity", check_validity),
+    ("lifetime", check_lifetime),
+    ("principals", check_principals),
+    ("critical options", check_options),
+    ("source address", check_source_address),
+    ("revocation", check_revocation),
+    ("host binding", check_host_binding),
+];
+
+/// Applies every rule; see the module documentation. The first failure is
+/// the answer.
 pub fn verify(cert: &Certificate, rules: &Rules<'_>) -> Result<VerifiedCert, CertError> {
-    if cert.cert_type() != CertType::User {
-        return Err(CertError::HostCertificate);
+    for (_, rule) in RULES {
+        rule(cert, rules)?;
     }
+    let options = cert.critical_options();
+    Ok(VerifiedCert {
+        key_id: cert.key_id().to_owned(),
+        serial: cert.serial(),
+        principals: cert.valid_principals().to_vec(),
+        ca_fingerprint: fingerprint(cert.signature_key()),
+        key_fingerprint: fingerprint(cert.public_key()),
+        valid_after: cert.valid_after(),
+        valid_before: cert.valid_before(),
+        source_address: options.get("source-address").cloned(),
+        force_command: options.get("force-command").cloned(),
+    })
+}
+
+/// Every rule's result, even after one fails: what `roster explain` shows.
+pub fn steps(cert: &Certificate, rules: &Rules<'_>) -> Vec<Step> {
+    RULES
+        .iter()
+        .map(|(rule, check)| Step {
+            rule,
+            outcome: check(cert, rules),
+        })
+        .collect()
+}
+
+fn fingerprint(key: &ssh_key::public::KeyData) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+fn check_type(cert: &Certificate, _: &Rules<'_>) -> Result<String, CertError> {
+    match cert.cert_type() {
+        CertType::User => Ok("user certificate".into()),
+        CertType::Host => Err(CertError::HostCertificate),
+    }
+}
+
+fn check_ca(cert: &Certificate, rules: &Rules<'_>) -> Result<String, CertError> {
     let ca = cert.signature_key();
-    let ca_fingerprint = ca.fingerprint(HashAlg::Sha256).to_string();
-    if !rules.cas.iter().any(|k| k.key_data() == ca) {
-        return Err(CertError::UntrustedCa(ca_fingerprint));
+    let fp = fingerprint(ca);
+    match rules.cas.iter().position(|k| k.key_data() == ca) {
+        Some(i) => Ok(format!("{fp} is trusted (user_cas[{i}])")),
+        None => Err(CertError::UntrustedCa(fp)),
     }
+}
+
+fn check_signature(cert: &Certificate, _: &Rules<'_>) -> Result<String, CertError> {
     let alg = cert.signature().algorithm();
     if matches!(alg, Algorithm::Dsa | Algorithm::Rsa { hash: None }) {
         return Err(CertError::WeakSignature(alg.to_string()));
     }
-    // The CA is trusted (checked above); this checks its signature over the
-    // certificate, which is all ssh-key's check does besides time.
+    // Whether the signing CA is trusted is check_ca's; this checks the CA's
+    // signature over the certificate, which is all ssh-key's own validation
+    // does besides the time window.
     cert.verify_signature()
         .map_err(|_| CertError::BadSignature)?;
+    Ok(format!("{alg}, verified"))
+}
 
+fn check_validity(cert: &Certificate, rules: &Rules<'_>) -> Result<String, CertError> {
     let (after, before) = (cert.valid_after(), cert.valid_before());
     let now = u64::try_from(rules.now).unwrap_or(0);
     if now.saturating_add(rules.host.clock_skew_secs) < after {
@@ -185,14 +254,24 @@ pub fn verify(cert: &Certificate, rules: &Rules<'_>) -> Result<VerifiedCert, Cer
             valid_before: before,
         });
     }
-    let lifetime = before.saturating_sub(after);
-    if lifetime > rules.host.max_cert_lifetime_secs {
-        return Err(CertError::TooLong {
-            lifetime,
-            max: rules.host.max_cert_lifetime_secs,
-        });
-    }
+    let time = |t: u64| format_rfc3339(i64::try_from(t).unwrap_or(i64::MAX));
+    Ok(format!("{} to {}, now inside", time(after), time(before)))
+}
 
+fn check_lifetime(cert: &Certificate, rules: &Rules<'_>) -> Result<String, CertError> {
+    let lifetime = cert.valid_before().saturating_sub(cert.valid_after());
+    let max = rules.host.max_cert_lifetime_secs;
+    if lifetime > max {
+        return Err(CertError::TooLong { lifetime, max });
+    }
+    Ok(format!(
+        "{} (at most {})",
+        format_duration(lifetime),
+        format_duration(max)
+    ))
+}
+
+fn check_principals(cert: &Certificate, _: &Rules<'_>) -> Result<String, CertError> {
     let principals = cert.valid_principals();
     if principals.is_empty() {
         return Err(CertError::NoPrincipals);
@@ -200,7 +279,10 @@ pub fn verify(cert: &Certificate, rules: &Rules<'_>) -> Result<VerifiedCert, Cer
     if let Some(p) = principals.iter().find(|p| p.contains(['*', '?'])) {
         return Err(CertError::WildcardPrincipal(p.clone()));
     }
+    Ok(principals.join(", "))
+}
 
+fn check_options(cert: &Certificate, _: &Rules<'_>) -> Result<String, CertError> {
     let options = cert.critical_options();
     if let Some(name) = options
         .keys()
@@ -220,34 +302,53 @@ pub fn verify(cert: &Certificate, rules: &Rules<'_>) -> Result<VerifiedCert, Cer
     {
         return Err(bad("verify-required", "takes no value"));
     }
-    let force_command = options.get("force-command").cloned();
-    if force_command.as_deref() == Some("") {
+    if options.get("force-command").is_some_and(String::is_empty) {
         return Err(bad("force-command", "is empty"));
     }
-    let source_address = options.get("source-address").cloned();
-    if let Some(allowed) = &source_address {
-        let networks = parse_cidr_list(allowed).map_err(|p| bad("source-address", &p))?;
-        if let Some(client) = rules.client {
-            if !networks.iter().any(|n| n.contains(client)) {
-                return Err(CertError::SourceAddress {
-                    client: Some(client),
-                    allowed: allowed.clone(),
-                });
-            }
-        }
+    if let Some(list) = options.get("source-address") {
+        parse_cidr_list(list).map_err(|p| bad("source-address", &p))?;
     }
+    if options.is_empty() {
+        return Ok("none".into());
+    }
+    Ok(options.keys().cloned().collect::<Vec<_>>().join(", "))
+}
 
-    let key_fingerprint = cert.public_key().fingerprint(HashAlg::Sha256).to_string();
-    if rules
-        .revoked
-        .revoked(cert.serial(), cert.key_id(), &key_fingerprint)
-    {
+fn check_source_address(cert: &Certificate, rules: &Rules<'_>) -> Result<String, CertError> {
+    let Some(allowed) = cert.critical_options().get("source-address") else {
+        return Ok("not restricted".into());
+    };
+    // A malformed list is check_options' finding; here it matches nothing.
+    let networks = parse_cidr_list(allowed).unwrap_or_default();
+    match rules.client {
+        Some(client) if networks.iter().any(|n| n.contains(client)) => {
+            Ok(format!("{client} is in {allowed}"))
+        }
+        Some(client) => Err(CertError::SourceAddress {
+            client: Some(client),
+            allowed: allowed.clone(),
+        }),
+        // sshd enforces it before the principals command, which is not told
+        // the address; PAM knows the address and checks it again.
+        None => Ok(format!("{allowed} (client address not known here)")),
+    }
+}
+
+fn check_revocation(cert: &Certificate, rules: &Rules<'_>) -> Result<String, CertError> {
+    if rules.revoked.revoked(
+        cert.serial(),
+        cert.key_id(),
+        &fingerprint(cert.public_key()),
+    ) {
         return Err(CertError::Revoked);
     }
+    Ok("serial, key ID and key not revoked".into())
+}
 
+fn check_host_binding(cert: &Certificate, rules: &Rules<'_>) -> Result<String, CertError> {
+    let host = rules.host;
     match cert.extensions().get(HOST_BINDING_EXTENSION) {
         Some(hosts) => {
-            let host = rules.host;
             let bound = hosts
                 .split(',')
                 .any(|h| h == host.host_name || host.host_labels.iter().any(|l| l == h));
@@ -256,22 +357,14 @@ pub fn verify(cert: &Certificate, rules: &Rules<'_>) -> Result<VerifiedCert, Cer
                     hosts.chars().take(256).collect(),
                 ));
             }
+            Ok(format!(
+                "bound to {hosts}, which names this host ({})",
+                host.host_name
+            ))
         }
-        None if rules.host.require_host_binding => return Err(CertError::HostBindingMissing),
-        None => {}
+        None if host.require_host_binding => Err(CertError::HostBindingMissing),
+        None => Ok("not bound to hosts (not required here)".into()),
     }
-
-    Ok(VerifiedCert {
-        key_id: cert.key_id().to_owned(),
-        serial: cert.serial(),
-        principals: principals.to_vec(),
-        ca_fingerprint,
-        key_fingerprint,
-        valid_after: after,
-        valid_before: before,
-        source_address,
-        force_command,
-    })
 }
 
 /// One `addr/len` network of a `source-address` list.

@@ -285,3 +285,48 @@ fn reads_what_ssh_keygen_writes() {
         Err(CertError::HostBindingMismatch(_))
     ));
 }
+
+#[test]
+fn steps_report_every_rule_even_after_a_failure() {
+    let ca = key(Algorithm::Ed25519);
+    let c = cert(&ca, |b| {
+        drop(b.critical_option("source-address", "10.0.0.0/8"))
+    });
+    let cas = [ca.public_key().clone()];
+    let h = host();
+    let rules = Rules {
+        cas: &cas,
+        host: &h,
+        revoked: &NoRevocations,
+        now: NOW as i64,
+        client: Some("192.0.2.1".parse().unwrap()),
+    };
+    let steps = steps(&c, &rules);
+    let names: Vec<&str> = steps.iter().map(|s| s.rule).collect();
+    assert_eq!(
+        names,
+        [
+            "type",
+            "CA",
+            "signature",
+            "validity",
+            "lifetime",
+            "principals",
+            "critical options",
+            "source address",
+            "revocation",
+            "host binding"
+        ]
+    );
+    let failed: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.outcome.is_err())
+        .map(|s| s.rule)
+        .collect();
+    assert_eq!(failed, ["source address"]);
+    assert_eq!(steps[5].outcome.as_deref(), Ok("alice"));
+    assert_eq!(
+        verify(&c, &rules).unwrap_err(),
+        steps[7].outcome.clone().unwrap_err()
+    );
+}
