@@ -36,6 +36,8 @@ pub enum Denial {
     NotGranted,
     /// A service account's certificate must carry `source-address`.
     ServiceWithoutSourceAddress,
+    /// sudo needs the admin role now.
+    NotAdmin,
 }
 
 impl fmt::Display for Denial {
@@ -68,6 +70,7 @@ impl fmt::Display for Denial {
             Self::ServiceWithoutSourceAddress => {
                 f.write_str("service account certificate has no source-address")
             }
+            Self::NotAdmin => f.write_str("no sudo: the admin role is not held"),
         }
     }
 }
@@ -116,6 +119,22 @@ pub fn check_account<'a>(
     check_fresh(view, &view.host_policy()?, confirmed_at, now)?;
     check_user(&user)?;
     Ok(Some(user))
+}
+
+/// sudo's account phase: the account checks and the admin role, held now.
+/// A process keeps its kernel groups after a role is removed, so the admin
+/// group seen by sudo is not enough: the live snapshot decides.
+pub fn check_sudo<'a>(
+    view: &View<'a>,
+    account: &str,
+    confirmed_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Result<Option<UserEntry<'a>>, Denial> {
+    let user = check_account(view, account, confirmed_at, now)?;
+    match user {
+        Some(u) if u.role != Role::Admin => Err(Denial::NotAdmin),
+        other => Ok(other),
+    }
 }
 
 fn check_fresh(

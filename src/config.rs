@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::compiled::HostPolicy;
-use crate::snapshot::{Limits, Policy};
+use crate::snapshot::{AdminGroup, Limits, Policy};
 use crate::time::parse_duration;
 
 /// The default location; the CLI takes `--config` to use another.
@@ -94,6 +94,8 @@ struct RawConfig {
     #[serde(default)]
     accounts: RawAccounts,
     #[serde(default)]
+    roles: RawRoles,
+    #[serde(default)]
     paths: RawPaths,
 }
 
@@ -154,6 +156,22 @@ struct RawAccounts {
     min_gid: Option<u32>,
     home_prefixes: Option<Vec<String>>,
     fallback_shell: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRoles {
+    admin_group: String,
+    admin_gid: u32,
+}
+
+impl Default for RawRoles {
+    fn default() -> Self {
+        RawRoles {
+            admin_group: "roster-admins".into(),
+            admin_gid: 9999,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -269,6 +287,10 @@ impl Config {
             home_prefixes: a.home_prefixes.unwrap_or(defaults.home_prefixes),
             fallback_shell: a.fallback_shell.unwrap_or(defaults.fallback_shell),
             reserved_names: defaults.reserved_names,
+            admin_group: Some(AdminGroup {
+                name: raw.roles.admin_group,
+                gid: raw.roles.admin_gid,
+            }),
             limits: Limits {
                 max_document_bytes: s
                     .max_snapshot_bytes
@@ -280,6 +302,14 @@ impl Config {
             if !p.starts_with('/') || p == "/" {
                 return Err(invalid(format!(
                     "accounts.home_prefixes: {p:?} must be an absolute directory other than /"
+                )));
+            }
+        }
+        if let Some(admin) = &policy.admin_group {
+            if crate::snapshot::valid_name(&admin.name).is_err() || admin.gid == 0 {
+                return Err(invalid(format!(
+                    "roles.admin_group = {:?} / admin_gid = {}: need a valid group name and a gid other than 0",
+                    admin.name, admin.gid
                 )));
             }
         }

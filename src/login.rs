@@ -3,7 +3,8 @@
 //!
 //! - account: snapshot users only (others are `UserUnknown`, so local
 //!   accounts fall through to pam_unix); refuses disabled users, role none
-//!   and a stale snapshot; never changes PAM_USER.
+//!   and a stale snapshot; under sudo, also anyone without the admin role
+//!   now; never changes PAM_USER.
 //! - open_session (sshd): the certificate sshd accepted, from
 //!   `SSH_AUTH_INFO_0`, re-checked with every rule; the home directory; the
 //!   session environment; the `session_start` event.
@@ -170,7 +171,13 @@ pub fn account(login: &mut Login<'_>) -> Verdict {
     };
     let view = generation.view();
     let confirmed = store::read_confirmed(&login.paths.confirmed);
-    match access::check_account(&view, &user, confirmed, login.now) {
+    // Under sudo, the admin role must be held now, whatever the process's
+    // groups say.
+    let check = match login.pam.service().as_deref() {
+        Some("sudo" | "sudo-i") => access::check_sudo,
+        _ => access::check_account,
+    };
+    match check(&view, &user, confirmed, login.now) {
         Ok(None) => Verdict::UserUnknown,
         Ok(Some(_)) => {
             if login.options.debug {

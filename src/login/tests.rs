@@ -144,6 +144,19 @@ fn account_phase_judges_only_snapshot_users() {
         (1, EventKind::LoginDenied, "carol")
     );
     assert_eq!(e[0].reason.as_deref(), Some("account is disabled"));
+    // sudo needs the admin role now: alice has it, deploy (user role) not.
+    let sudo = |user: &str| {
+        let mut p = pam(user);
+        p.service = "sudo".into();
+        p
+    };
+    assert_eq!(run(&s, &mut sudo("alice"), account), Verdict::Success);
+    assert_eq!(run(&s, &mut sudo("deploy"), account), Verdict::Denied);
+    assert_eq!(run(&s, &mut sudo("root"), account), Verdict::UserUnknown);
+    assert_eq!(
+        events(&s)[1].reason.as_deref(),
+        Some("no sudo: the admin role is not held")
+    );
     // Stale: the last confirmed sync is older than max_age (24h).
     std::fs::write(&s.paths.confirmed, format!("{}\n", NOW - 90_000)).unwrap();
     assert_eq!(run(&s, &mut pam("alice"), account), Verdict::Denied);

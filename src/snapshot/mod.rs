@@ -7,7 +7,7 @@
 
 mod validate;
 
-pub use validate::{Limits, Policy, validate};
+pub use validate::{AdminGroup, Limits, Policy, valid_name, validate};
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -231,6 +231,10 @@ pub enum Entry {
         index: usize,
         account: Option<String>,
     },
+    /// The synthetic admin group (from roster.toml).
+    AdminGroup {
+        name: String,
+    },
     GrantPerson {
         account: String,
         person: String,
@@ -261,6 +265,7 @@ impl fmt::Display for Entry {
                 index,
                 account: None,
             } => write!(f, "grants[{index}]"),
+            Self::AdminGroup { name } => write!(f, "admin group {name:?}"),
             Self::GrantPerson { account, person } => {
                 write!(f, "person {person:?} of the grant for {account:?}")
             }
@@ -362,6 +367,8 @@ pub enum IdProblem {
     SystemdDynamic,
     BelowMinimum(u32),
     AboveMaximum,
+    /// The gid of roster's admin group.
+    AdminGroup,
 }
 
 impl fmt::Display for IdProblem {
@@ -372,6 +379,7 @@ impl fmt::Display for IdProblem {
             Self::SystemdDynamic => f.write_str("is in systemd's dynamic range 61184-65519"),
             Self::BelowMinimum(min) => write!(f, "is below the minimum {min}"),
             Self::AboveMaximum => f.write_str("is above 2147483647"),
+            Self::AdminGroup => f.write_str("is the admin group's gid"),
         }
     }
 }

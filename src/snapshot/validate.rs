@@ -25,7 +25,17 @@ pub struct Policy {
     pub fallback_shell: String,
     /// Names never served, whatever the local files say.
     pub reserved_names: Vec<String>,
+    /// The synthetic group of the users with the admin role, granted sudo
+    /// by roster's sudoers drop-in. `None`: no such group.
+    pub admin_group: Option<AdminGroup>,
     pub limits: Limits,
+}
+
+/// Name and gid of the admin group (roster.toml `[roles]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminGroup {
+    pub name: String,
+    pub gid: u32,
 }
 
 /// Size caps. A document over a document-level cap is refused whole; an
@@ -48,6 +58,7 @@ impl Default for Policy {
             home_prefixes: vec!["/home".to_owned()],
             fallback_shell: "/bin/sh".to_owned(),
             reserved_names: ["root", "nobody", "nogroup"].map(str::to_owned).to_vec(),
+            admin_group: None,
             limits: Limits::default(),
         }
     }
@@ -190,6 +201,10 @@ pub fn validate(
     let user_cas = validate_user_cas(&raw.user_cas, &mut findings);
     let revoked = validate_revoked(&raw.revoked, policy, &mut findings);
     let grants = validate_grants(&raw.grants, &users, &mut findings);
+    let mut groups = groups;
+    if let Some(admins) = admin_group(policy, local, &users, &mut findings) {
+        groups.push(admins);
+    }
     Ok(Snapshot {
         serial: raw.serial,
         issued_at,
@@ -201,6 +216,47 @@ pub fn validate(
         grants,
         reserved: Reserved { sudo: raw.sudo },
         findings,
+    })
+}
+
+/// The admin group: every active user with the admin role. Its name and gid
+/// are reserved (snapshot entries using them are dropped); a local group
+/// with either wins, and then there is no admin group.
+fn admin_group(
+    policy: &Policy,
+    local: &LocalTables,
+    users: &[User],
+    findings: &mut Vec<Finding>,
+) -> Option<Group> {
+    let admin = policy.admin_group.as_ref()?;
+    let problem = if local.has_name(&admin.name) {
+        Some(Reason::LocalName)
+    } else if local.gids.contains(&admin.gid) {
+        Some(Reason::LocalId {
+            field: "gid",
+            id: admin.gid,
+        })
+    } else {
+        None
+    };
+    if let Some(reason) = problem {
+        findings.push(dropped(
+            Entry::AdminGroup {
+                name: admin.name.clone(),
+            },
+            reason,
+        ));
+        return None;
+    }
+    let members = users
+        .iter()
+        .filter(|u| u.role == Role::Admin && u.state == State::Active)
+        .map(|u| u.name.clone())
+        .collect();
+    Some(Group {
+        name: admin.name.clone(),
+        gid: admin.gid,
+        members,
     })
 }
 
@@ -263,6 +319,7 @@ fn validate_users(
             .and_then(|()| {
                 let uid = check_id("uid", u.uid, policy.min_uid)?;
                 let gid = check_id("gid", u.gid, policy.min_gid)?;
+                not_admin_gid(policy, gid)?;
                 if local.has_name(&u.name) {
                     return Err(Reason::LocalName);
                 }
@@ -350,6 +407,7 @@ fn validate_groups(
             .and_then(|()| unique_id(&gids, "gid", g.gid))
             .and_then(|()| {
                 let gid = check_id("gid", g.gid, policy.min_gid)?;
+                not_admin_gid(policy, gid)?;
                 if local.has_name(&g.name) {
                     return Err(Reason::LocalName);
                 }
@@ -545,8 +603,8 @@ fn dropped(entry: Entry, reason: Reason) -> Finding {
     }
 }
 
-/// `^[a-z_][a-z0-9_-]{0,31}$`, and not reserved.
-fn check_name(name: &str, policy: &Policy) -> Result<(), Reason> {
+/// `^[a-z_][a-z0-9_-]{0,31}$`: the names roster serves.
+pub fn valid_name(name: &str) -> Result<(), Reason> {
     let b = name.as_bytes();
     let first_ok = b
         .first()
@@ -558,7 +616,14 @@ fn check_name(name: &str, policy: &Policy) -> Result<(), Reason> {
     if !first_ok || !rest_ok || b.len() > 32 {
         return Err(Reason::BadName);
     }
-    if policy.reserved_names.iter().any(|r| r == name) {
+    Ok(())
+}
+
+/// A valid name that is not reserved.
+fn check_name(name: &str, policy: &Policy) -> Result<(), Reason> {
+    valid_name(name)?;
+    let admin = policy.admin_group.as_ref().map(|a| a.name.as_str());
+    if policy.reserved_names.iter().any(|r| r == name) || admin == Some(name) {
         return Err(Reason::ReservedName);
     }
     Ok(())
@@ -597,6 +662,19 @@ fn check_id(field: &'static str, id: i64, min: u32) -> Result<u32, Reason> {
             id,
             problem: IdProblem::AboveMaximum,
         }),
+    }
+}
+
+/// The admin group's gid is roster's: a snapshot group with it, or a user
+/// with it as primary group, would hand out sudo.
+fn not_admin_gid(policy: &Policy, gid: u32) -> Result<(), Reason> {
+    match &policy.admin_group {
+        Some(admin) if admin.gid == gid => Err(Reason::BadId {
+            field: "gid",
+            id: i64::from(gid),
+            problem: IdProblem::AdminGroup,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -1109,6 +1187,60 @@ mod tests {
                 "dropped grant for \"deploy2\" (grants[2]): account is not a shared account of this snapshot",
                 "dropped grants[3]: malformed entry: missing field `persons` at line 1 column 20",
             ]
+        );
+    }
+
+    #[test]
+    fn the_admin_group_holds_active_admins_and_its_name_and_gid_are_reserved() {
+        let policy = Policy {
+            admin_group: Some(AdminGroup {
+                name: "roster-admins".into(),
+                gid: 19999,
+            }),
+            ..Policy::default()
+        };
+        let admin = |name: &str, uid| with(user(name, uid), "role", json!("admin"));
+        let json = doc(
+            vec![
+                admin("alice", 10001),
+                user("bob", 10002),
+                with(admin("carol", 10003), "state", json!("disabled")),
+                with(user("mallory", 10004), "gid", json!(19999)),
+            ],
+            vec![
+                json!({"name": "roster-admins", "gid": 10010, "members": ["bob"]}),
+                json!({"name": "sneaky", "gid": 19999, "members": ["bob"]}),
+            ],
+        );
+        let s = validate(&json, &policy, &local(), NOW).unwrap();
+        let admins = s.groups.iter().find(|g| g.gid == 19999).unwrap();
+        assert_eq!(
+            (admins.name.as_str(), admins.members.clone()),
+            ("roster-admins", vec!["alice".to_owned()])
+        );
+        assert_eq!(s.groups.len(), 1);
+        let reasons: Vec<String> = s.findings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            reasons,
+            [
+                "dropped user \"mallory\" (users[3]): gid 19999 is the admin group's gid",
+                "dropped group \"roster-admins\" (groups[0]): name is reserved",
+                "dropped group \"sneaky\" (groups[1]): gid 19999 is the admin group's gid",
+            ]
+        );
+        // A local group with the name (or gid) wins: no admin group at all.
+        let local = LocalTables::parse("", "roster-admins:x:500:\n", "/bin/sh\n/bin/bash\n");
+        let s = validate(
+            &doc(vec![admin("alice", 10001)], vec![]),
+            &policy,
+            &local,
+            NOW,
+        )
+        .unwrap();
+        assert!(s.groups.is_empty());
+        assert_eq!(
+            s.findings[0].to_string(),
+            "dropped admin group \"roster-admins\": name belongs to a local account or group"
         );
     }
 }
