@@ -24,6 +24,8 @@ pub enum Kind {
     SessionStart,
     SessionEnd,
     PrincipalsDenied,
+    /// A sync took someone's access away; `reason` says why and what ended.
+    Offboarded,
 }
 
 impl Kind {
@@ -33,6 +35,7 @@ impl Kind {
             Kind::SessionStart => "session_start",
             Kind::SessionEnd => "session_end",
             Kind::PrincipalsDenied => "principals_denied",
+            Kind::Offboarded => "offboarded",
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Source {
 pub struct Sync {
     pub interval_secs: u64,
     pub jitter_secs: u64,
+    /// Between SIGHUP and SIGKILL when ending an offboarded user's processes.
+    pub offboard_grace_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +129,7 @@ struct RawSync {
     interval: String,
     jitter: String,
     max_age: Option<String>,
+    offboard_grace: String,
 }
 
 impl Default for RawSync {
@@ -135,6 +138,7 @@ impl Default for RawSync {
             interval: "5m".into(),
             jitter: "1m".into(),
             max_age: None,
+            offboard_grace: "5s".into(),
         }
     }
 }
@@ -332,6 +336,7 @@ impl Config {
             sync: Sync {
                 interval_secs: duration("sync.interval", &raw.sync.interval)?.max(1),
                 jitter_secs: duration("sync.jitter", &raw.sync.jitter)?,
+                offboard_grace_secs: duration("sync.offboard_grace", &raw.sync.offboard_grace)?,
             },
             host: HostPolicy {
                 host_name,

@@ -15,6 +15,7 @@ pub mod home;
 pub mod install;
 pub mod local;
 pub mod login;
+pub mod offboard;
 pub mod signature;
 pub mod snapshot;
 pub mod store;

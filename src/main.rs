@@ -163,7 +163,34 @@ fn sync_with(config: &Config) -> Result<Synced, Failure> {
     let max = config.policy.limits.max_document_bytes as u64;
     let mut source =
         roster::fetch::Source::new(&config.source, max).map_err(|e| Failure(e.to_string(), 3))?;
-    sync_once(config, &mut source, &local, now()).map_err(|e| Failure(e.to_string(), e.exit_code()))
+    let synced = sync_once(config, &mut source, &local, now())
+        .map_err(|e| Failure(e.to_string(), e.exit_code()))?;
+    if let Synced::Installed { offboarded, .. } = &synced {
+        offboard(config, offboarded);
+    }
+    Ok(synced)
+}
+
+/// Ends the sessions of everyone who lost access, one audit event each.
+fn offboard(config: &Config, who: &[roster::offboard::Offboarded]) {
+    let grace = Duration::from_secs(config.sync.offboard_grace_secs);
+    for o in who {
+        let ended = roster::offboard::end_sessions(o, grace);
+        let mut e = Event::new(
+            EventKind::Offboarded,
+            now(),
+            &config.host.host_name,
+            &o.name,
+        );
+        e.reason = Some(format!("{}: {ended}", o.why));
+        let line = e.summary();
+        eprintln!("roster: {line}");
+        syslog_notice(&line);
+        let events = Path::new(roster::audit::EVENTS_PATH);
+        if let Err(err) = roster::audit::append(events, &e) {
+            eprintln!("roster: cannot write {}: {err}", events.display());
+        }
+    }
 }
 
 fn report(result: &Result<Synced, Failure>) -> String {
@@ -171,13 +198,17 @@ fn report(result: &Result<Synced, Failure>) -> String {
         Ok(Synced::Installed {
             serial,
             previous: Some(p),
+            ..
         }) => {
             format!("installed snapshot serial {serial} (was {p})")
         }
         Ok(Synced::Installed {
             serial,
             previous: None,
-        }) => format!("installed snapshot serial {serial}"),
+            ..
+        }) => {
+            format!("installed snapshot serial {serial}")
+        }
         Ok(Synced::Unchanged { serial }) => format!("snapshot serial {serial} is current"),
         Err(Failure(m, _)) => m.clone(),
     }

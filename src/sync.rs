@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::fetch::{Fetch, FetchError, Fetched, Validators};
 use crate::install::write_atomic;
 use crate::local::LocalTables;
+use crate::offboard::{self, Offboarded};
 use crate::signature::{self, SignatureError};
 use crate::snapshot::{SourceError, validate};
 use crate::time::UnixTime;
@@ -74,11 +75,11 @@ pub enum Synced {
     Installed {
         serial: u64,
         previous: Option<u64>,
+        /// Who lost access with this snapshot: their sessions must end.
+        offboarded: Vec<Offboarded>,
     },
     /// 304, or the same serial as installed.
-    Unchanged {
-        serial: u64,
-    },
+    Unchanged { serial: u64 },
 }
 
 #[derive(Debug)]
@@ -245,6 +246,15 @@ fn attempt(
     })?;
 
     let bytes = compile(&snapshot, &config.host, now).map_err(SyncError::Compile)?;
+    // Who had access under the snapshot being replaced and has none now.
+    let offboarded = std::fs::read(dir.join(SNAPSHOT_FILE))
+        .ok()
+        .and_then(|old| {
+            View::open(&old)
+                .ok()
+                .map(|v| offboard::offboarded(&v, &snapshot))
+        })
+        .unwrap_or_default();
     let mut ca_keys = snapshot.user_cas.join("\n");
     if !ca_keys.is_empty() {
         ca_keys.push('\n');
@@ -274,6 +284,7 @@ fn attempt(
     Ok(Synced::Installed {
         serial: snapshot.serial,
         previous: installed,
+        offboarded,
     })
 }
 
@@ -405,7 +416,8 @@ mod tests {
             r.unwrap(),
             Synced::Installed {
                 serial: 5,
-                previous: None
+                previous: None,
+                offboarded: vec![]
             }
         );
         assert_eq!(fake.asked, [Validators::default()]);
@@ -493,7 +505,8 @@ mod tests {
             r.unwrap(),
             Synced::Installed {
                 serial: 9,
-                previous: None
+                previous: None,
+                offboarded: vec![]
             }
         );
     }
