@@ -214,6 +214,168 @@ pub fn authorize(
     })
 }
 
+/// One line of `roster explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub step: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// Why `account` may or may not log in now (with `cert`, if given) and
+/// whether they would get sudo, step by step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub steps: Vec<Step>,
+    pub allowed: bool,
+    pub sudo: bool,
+}
+
+/// Every check of [`check_account`], [`authorize`] and [`check_sudo`], each
+/// reported, in the order they apply.
+pub fn explain(
+    view: &View<'_>,
+    account: &str,
+    certificate: Option<&Certificate>,
+    client: Option<IpAddr>,
+    confirmed_at: Option<UnixTime>,
+    now: UnixTime,
+) -> Explanation {
+    let mut steps = Vec::new();
+    let mut add = |step: &str, result: Result<String, String>| {
+        let ok = result.is_ok();
+        let detail = result.unwrap_or_else(|e| e);
+        steps.push(Step {
+            step: step.to_owned(),
+            ok,
+            detail,
+        });
+        ok
+    };
+    let host = match view.host_policy() {
+        Ok(h) => h,
+        Err(e) => {
+            add("snapshot", Err(Denial::Corrupt(e).to_string()));
+            return Explanation {
+                steps,
+                allowed: false,
+                sudo: false,
+            };
+        }
+    };
+    let fresh = add(
+        "snapshot",
+        check_fresh(view, &host, confirmed_at, now)
+            .map_err(|d| d.to_string())
+            .map(|()| {
+                let ago = confirmed_at.map_or(0, |t| now.saturating_sub(t).max(0) as u64);
+                format!(
+                    "serial {}, last sync {} ago (max_age {}), valid until {}",
+                    view.header().serial,
+                    format_duration(ago),
+                    format_duration(host.max_age_secs),
+                    format_rfc3339(view.header().valid_until)
+                )
+            }),
+    );
+    let user = match view.user_by_name(account.as_bytes()) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            add(
+                "account",
+                Err(format!(
+                    "{account} is not in the snapshot (a local account, or unknown)"
+                )),
+            );
+            return Explanation {
+                steps,
+                allowed: false,
+                sudo: false,
+            };
+        }
+        Err(e) => {
+            add("account", Err(Denial::Corrupt(e).to_string()));
+            return Explanation {
+                steps,
+                allowed: false,
+                sudo: false,
+            };
+        }
+    };
+    let kind = match user.kind {
+        Kind::Person => "person",
+        Kind::Shared => "shared account",
+        Kind::Service => "service account",
+    };
+    add(
+        "account",
+        Ok(format!("{account}: {kind}, uid {}", user.uid)),
+    );
+    let active = add(
+        "state",
+        match user.state {
+            State::Active => Ok("active".into()),
+            State::Disabled => Err(Denial::Disabled.to_string()),
+        },
+    );
+    let role = add(
+        "role",
+        match user.role {
+            Role::Admin => Ok("admin".into()),
+            Role::User => Ok("user".into()),
+            Role::None => Err(Denial::NoRole.to_string()),
+        },
+    );
+    let mut allowed = fresh && active && role;
+    if let Some(cert) = certificate {
+        let cas: Vec<PublicKey> = view
+            .user_cas()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| PublicKey::from_openssh(l).ok())
+            .collect();
+        let rules = Rules {
+            cas: &cas,
+            host: &host,
+            revoked: view,
+            now,
+            client,
+        };
+        for s in cert::steps(cert, &rules) {
+            let ok = add(
+                &format!("certificate {}", s.rule),
+                s.outcome.map_err(|e| e.to_string()),
+            );
+            allowed &= ok;
+        }
+        if allowed {
+            let who = authorize(view, cert, account, client, confirmed_at, now);
+            allowed = add(
+                "logs in as",
+                who.map(|a| match a.kind {
+                    Kind::Shared => format!("{account}, on behalf of {}", a.person),
+                    _ => account.to_owned(),
+                })
+                .map_err(|d| d.to_string()),
+            );
+        }
+    }
+    let sudo = allowed && user.role == Role::Admin;
+    add(
+        "sudo",
+        if user.role == Role::Admin {
+            Ok("admin role: sudo allowed, re-checked on every sudo".into())
+        } else {
+            Err(Denial::NotAdmin.to_string())
+        },
+    );
+    Explanation {
+        steps,
+        allowed,
+        sudo,
+    }
+}
+
 /// The first principal of `cert`, in certificate order, that is a person
 /// granted `account` and may log in now.
 fn granted_person(view: &View<'_>, account: &str, cert: &VerifiedCert) -> Result<String, Denial> {

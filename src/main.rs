@@ -30,6 +30,10 @@ usage: roster [--config FILE] COMMAND
                        for sshd's AuthorizedPrincipalsCommand (%u %t %k %f %i
                        %s): print who may log in as USER with this
                        certificate, or nothing; refusals go to syslog
+  explain USER [--cert FILE] [--from ADDR]
+                       why USER may or may not log in here now (with this
+                       certificate, from this address) and whether they
+                       would get sudo, step by step; exit 0 allowed, 1 denied
   events [--user U] [--since TIME]
                        the audit trail (/var/log/roster/events.jsonl) as a
                        table; TIME is RFC 3339 or a duration ago, like 2h
@@ -72,6 +76,8 @@ struct Args {
     shells: Option<PathBuf>,
     user: Option<String>,
     since: Option<String>,
+    cert: Option<PathBuf>,
+    from: Option<String>,
     json: bool,
 }
 
@@ -90,6 +96,8 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             Long("json") => a.json = true,
             Long("user") => a.user = Some(p.value()?.string()?),
             Long("since") => a.since = Some(p.value()?.string()?),
+            Long("cert") => a.cert = Some(p.value()?.into()),
+            Long("from") => a.from = Some(p.value()?.string()?),
             Long("help") | Short('h') => return Ok(None),
             Value(v) => a
                 .words
@@ -112,6 +120,7 @@ fn run() -> Result<u8, Failure> {
         ["status"] => cmd_status(&load_config(&args)?, args.json),
         ["principals", user, cert_type, key, ..] => Ok(cmd_principals(user, cert_type, key)),
         ["events"] => cmd_events(&args),
+        ["explain", user] => cmd_explain(&args, user),
         ["snapshot", "compile", input] => cmd_compile(&args, Path::new(input)),
         ["snapshot", "show", file] => cmd_show(Path::new(file)),
         ["snapshot", "sign", input] => cmd_sign(&args, Path::new(input)),
@@ -398,6 +407,55 @@ fn cmd_principals(user: &str, cert_type: &str, key: &str) -> u8 {
         }
         Err(denial) => refuse(denial.to_string(), Some(&cert)),
     }
+}
+
+fn cmd_explain(args: &Args, user: &str) -> Result<u8, Failure> {
+    let cert = match &args.cert {
+        None => None,
+        Some(path) => {
+            let text = read_text(path)?;
+            let cert = ssh_key::Certificate::from_openssh(text.trim()).map_err(|e| {
+                Failure(
+                    format!("{}: not an OpenSSH certificate: {e}", path.display()),
+                    1,
+                )
+            })?;
+            Some(cert)
+        }
+    };
+    let client = match &args.from {
+        None => None,
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| Failure(format!("--from {a:?} is not an IP address"), 1))?,
+        ),
+    };
+    let generation = Generation::<Vec<u8>>::load(Path::new(SNAPSHOT_PATH)).map_err(|e| {
+        Failure(
+            format!("{SNAPSHOT_PATH}: {e}: no snapshot user can log in"),
+            1,
+        )
+    })?;
+    let view = generation.view();
+    let now = now();
+    let confirmed = read_confirmed(Path::new(CONFIRMED_PATH));
+    let x = roster::access::explain(&view, user, cert.as_ref(), client, confirmed, now);
+    let host = view.host_policy().map(|h| h.host_name).unwrap_or_default();
+    println!("roster explain {user} on {host} at {}", format_rfc3339(now));
+    let width = x.steps.iter().map(|s| s.step.len()).max().unwrap_or(0);
+    for s in &x.steps {
+        let mark = if s.ok { "✓" } else { "✗" };
+        println!("  {mark} {:<width$}  {}", s.step, s.detail);
+    }
+    let sudo = if x.sudo { "yes" } else { "no" };
+    match (x.allowed, cert.is_some()) {
+        (true, true) => println!("{user} may log in with this certificate; sudo: {sudo}"),
+        (true, false) => println!(
+            "{user} may log in with a valid certificate (check one with --cert FILE); sudo: {sudo}"
+        ),
+        (false, _) => println!("{user} may not log in"),
+    }
+    Ok(u8::from(!x.allowed))
 }
 
 /// One line to syslog (authpriv.notice), if a syslog daemon listens.

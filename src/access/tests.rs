@@ -190,3 +190,81 @@ fn certificates_are_checked_against_the_snapshot() {
         Err(Denial::Certificate(CertError::SourceAddress { .. }))
     ));
 }
+
+#[test]
+fn explain_reports_every_step() {
+    let w = world("");
+    let view = View::open(&w.bytes).unwrap();
+    let client = Some("127.0.0.1".parse().unwrap());
+    let lines = |x: &Explanation| -> Vec<String> {
+        x.steps
+            .iter()
+            .map(|s| format!("{} {} {}", if s.ok { "ok" } else { "NO" }, s.step, s.detail))
+            .collect()
+    };
+
+    let c = cert(&w.ca, 1, &["alice"], None);
+    let x = explain(&view, "alice", Some(&c), client, Some(NOW - 120), NOW);
+    assert!(x.allowed && x.sudo);
+    let l = lines(&x);
+    assert_eq!(l.len(), 4 + 10 + 2);
+    assert_eq!(
+        l[0],
+        "ok snapshot serial 3, last sync 2m ago (max_age 1d), valid until 2026-12-25T00:00:00Z"
+    );
+    assert_eq!(
+        l[1..4],
+        [
+            "ok account alice: person, uid 10001",
+            "ok state active",
+            "ok role admin"
+        ]
+    );
+    assert_eq!(l[14], "ok logs in as alice");
+    assert_eq!(
+        l[15],
+        "ok sudo admin role: sudo allowed, re-checked on every sudo"
+    );
+
+    let x = explain(
+        &view,
+        "deploy",
+        Some(&cert(&w.ca, 1, &["alice"], None)),
+        client,
+        Some(NOW),
+        NOW,
+    );
+    assert!(x.allowed && !x.sudo);
+    assert!(lines(&x).contains(&"ok logs in as deploy, on behalf of alice".to_owned()));
+
+    let x = explain(&view, "carol", None, client, Some(NOW), NOW);
+    assert!(!x.allowed);
+    assert_eq!(lines(&x)[2], "NO state account is disabled");
+
+    let x = explain(
+        &view,
+        "bob",
+        Some(&cert(&w.ca, 1, &["alice"], None)),
+        client,
+        Some(NOW),
+        NOW,
+    );
+    assert!(!x.allowed);
+    assert_eq!(
+        lines(&x).last().unwrap(),
+        "NO sudo no sudo: the admin role is not held"
+    );
+    assert!(lines(&x).contains(&"NO logs in as certificate does not name this account".to_owned()));
+
+    let x = explain(&view, "root", None, client, Some(NOW), NOW);
+    assert_eq!(
+        lines(&x)[1],
+        "NO account root is not in the snapshot (a local account, or unknown)"
+    );
+    let stale = explain(&view, "alice", None, client, None, NOW);
+    assert!(!stale.allowed);
+    assert_eq!(
+        lines(&stale)[0],
+        "NO snapshot snapshot is stale: never confirmed by a sync"
+    );
+}
