@@ -227,7 +227,8 @@ impl Fetch for Source {
             last_modified: header(&resp, "last-modified"),
         };
         let snapshot = self.body(&final_url, resp, self.max_bytes)?;
-        let sig_url = format!("{url}.sig");
+        // The signature sits beside the snapshot where the redirects led.
+        let sig_url = format!("{final_url}.sig");
         let (final_sig_url, resp) = self.get(&sig_url, &Validators::default())?;
         let signature = self.body(&final_sig_url, resp, MAX_SIG_BYTES)?;
         Ok(Fetched::New {
@@ -245,17 +246,30 @@ fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String>
         .map(str::to_owned)
 }
 
-/// The redirect target if it stays on the same scheme and host (absolute or
-/// path-only Location), else `None`.
+/// The redirect target if it stays on the same scheme and host (absolute,
+/// absolute-path or relative Location), else `None`. Hosts compare without
+/// case, and an explicit default port is the same host.
 fn same_host_redirect(from: &str, location: &str) -> Option<String> {
     let origin = |u: &str| -> Option<String> {
         let rest = u.strip_prefix("https://")?;
-        let host = rest.split(['/', '?', '#']).next()?;
+        let host = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+        let host = host.strip_suffix(":443").unwrap_or(&host).to_owned();
         (!host.is_empty()).then(|| format!("https://{host}"))
     };
     let from_origin = origin(from)?;
-    if location.starts_with('/') && !location.starts_with("//") {
+    if location.starts_with("//") {
+        return None;
+    }
+    if location.starts_with('/') {
         return Some(format!("{from_origin}{location}"));
+    }
+    if !location.contains("://") && !location.is_empty() {
+        // Relative to the directory of the current path.
+        let path = &from["https://".len()..];
+        let path = path.find('/').map_or("/", |i| &path[i..]);
+        let path = path.split(['?', '#']).next().unwrap_or("/");
+        let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+        return Some(format!("{from_origin}{dir}{location}"));
     }
     (origin(location)? == from_origin).then(|| location.to_owned())
 }
@@ -327,11 +341,20 @@ mod tests {
             same_host_redirect(from, "https://id.example/c").as_deref(),
             Some("https://id.example/c")
         );
+        assert_eq!(
+            same_host_redirect(from, "t.json").as_deref(),
+            Some("https://id.example/a/t.json")
+        );
+        assert_eq!(
+            same_host_redirect(from, "https://ID.example:443/c").as_deref(),
+            Some("https://ID.example:443/c")
+        );
         for bad in [
             "https://evil.example/s.json",
             "//evil.example/x",
             "http://id.example/x",
             "https://id.example.evil/x",
+            "ftp://id.example/x",
             "",
         ] {
             assert_eq!(same_host_redirect(from, bad), None, "{bad}");

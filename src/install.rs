@@ -1,42 +1,106 @@
-//! Replacing a file so that readers see the old or the new one, never a mix.
+//! Replacing files so that readers see the old or the new ones, never a mix.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, fsync, rename over `path`, fsync the directory. The file gets
-/// `mode` (and the caller's owner: root when the agent runs it). On any
-/// error the temporary file is removed and `path` is untouched; a crash at
-/// any moment leaves either the old or the new file at `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+/// A file written in full to a temporary name beside its destination and
+/// fsynced, but not yet visible there. [`Staged::commit`] renames it into
+/// place; dropping it uncommitted removes it. Staging every file of an
+/// install before committing any means a failure (a full disk) changes
+/// nothing.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: Option<PathBuf>,
+    path: PathBuf,
+}
+
+/// Writes `bytes` to a temporary file beside `path`, with `mode` (and the
+/// caller's owner: root when the agent runs it), and fsyncs it.
+pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other("path has no file name"))?;
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(name);
     tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        // create_new's mode is filtered by the umask; set it exactly.
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    let staged = Staged {
+        tmp: Some(dir_of(path).join(tmp_name)),
+        path: path.to_owned(),
+    };
+    let tmp = staged.tmp.as_deref().unwrap_or(path);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(tmp)?;
+    f.write_all(bytes)?;
+    // create_new's mode is filtered by the umask; set it exactly.
+    f.set_permissions(fs::Permissions::from_mode(mode))?;
+    f.sync_all()?;
+    Ok(staged)
+}
+
+impl Staged {
+    /// Renames the file into place and fsyncs the directory. A crash at any
+    /// moment leaves either the old or the new file at the destination.
+    pub fn commit(mut self) -> io::Result<()> {
+        if let Some(tmp) = self.tmp.take() {
+            if let Err(e) = fs::rename(&tmp, &self.path) {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        }
+        File::open(dir_of(&self.path))?.sync_all()
     }
-    result
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Writes `bytes` to `path` atomically: [`stage`], then [`Staged::commit`].
+/// On any error `path` is untouched and no temporary file is left.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    stage(path, bytes, mode)?.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_files_appear_only_on_commit() {
+        let dir = std::env::temp_dir().join(format!("roster-install-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        fs::write(&a, "old").unwrap();
+        let staged = stage(&a, b"new", 0o644).unwrap();
+        assert_eq!(fs::read_to_string(&a).unwrap(), "old");
+        drop(stage(&b, b"never", 0o644).unwrap());
+        staged.commit().unwrap();
+        assert_eq!(fs::read_to_string(&a).unwrap(), "new");
+        assert_eq!(
+            fs::metadata(&a).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["a"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

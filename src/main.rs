@@ -170,8 +170,9 @@ fn sync_with(config: &Config) -> Result<Synced, Failure> {
     let files = &config.local_files;
     let local = local_tables(&files.passwd, &files.group, &files.shells)?;
     let max = config.policy.limits.max_document_bytes as u64;
+    // Source::new fails only on the token file or the CA bundle: configuration.
     let mut source =
-        roster::fetch::Source::new(&config.source, max).map_err(|e| Failure(e.to_string(), 3))?;
+        roster::fetch::Source::new(&config.source, max).map_err(|e| Failure(e.to_string(), 1))?;
     let synced = sync_once(config, &mut source, &local, now())
         .map_err(|e| Failure(e.to_string(), e.exit_code()))?;
     if let Synced::Installed { offboarded, .. } = &synced {

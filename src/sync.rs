@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::compiled::{FormatError, View, compile};
 use crate::config::Config;
 use crate::fetch::{Fetch, FetchError, Fetched, Validators};
-use crate::install::write_atomic;
+use crate::install::{self, write_atomic};
 use crate::local::LocalTables;
 use crate::offboard::{self, Offboarded};
 use crate::signature::{self, SignatureError};
@@ -84,7 +84,6 @@ pub enum Synced {
 
 #[derive(Debug)]
 pub enum SyncError {
-    State(String),
     Fetch(FetchError),
     Signature(SignatureError),
     Refused(SourceError),
@@ -102,7 +101,6 @@ pub enum SyncError {
 impl fmt::Display for SyncError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::State(e) => write!(f, "state: {e}"),
             Self::Fetch(e) => write!(f, "fetch failed: {e}"),
             Self::Signature(e) => write!(f, "refused: {e}"),
             Self::Refused(e) => write!(f, "refused: {e}"),
@@ -126,7 +124,7 @@ impl SyncError {
         match self {
             Self::Fetch(_) => 3,
             Self::Signature(_) | Self::Refused(_) | Self::Rollback { .. } => 4,
-            Self::State(_) | Self::Compile(_) | Self::Install { .. } => 5,
+            Self::Compile(_) | Self::Install { .. } => 5,
         }
     }
 }
@@ -139,7 +137,12 @@ pub fn sync_once(
     now: UnixTime,
 ) -> Result<Synced, SyncError> {
     let dir = &config.state_dir;
-    let mut state = State::load(dir).map_err(SyncError::State)?;
+    // A state file that cannot be read is started afresh (rollback is
+    // still refused against the installed snapshot's serial), and says so.
+    let (mut state, state_problem) = match State::load(dir) {
+        Ok(state) => (state, None),
+        Err(e) => (State::default(), Some(e)),
+    };
     state.last_attempt = Some(now);
     state.max_age_secs = config.host.max_age_secs;
     if state.source != config.source.url {
@@ -158,7 +161,7 @@ pub fn sync_once(
     match &result {
         Ok(_) => {
             state.last_success = Some(now);
-            state.last_error = None;
+            state.last_error = state_problem.map(|e| format!("{e}; started a new state file"));
             state.consecutive_failures = 0;
         }
         Err(e) => {
@@ -195,7 +198,16 @@ fn attempt(
         .map_err(SyncError::Fetch)?
     {
         Fetched::NotModified => match installed {
-            Some(serial) => return Ok(Synced::Unchanged { serial }),
+            // An unchanged snapshot must still be valid: a source that
+            // stopped publishing but answers 304 must not keep hosts fresh.
+            Some(serial) => {
+                if let Some(valid_until) = installed_valid_until(&dir.join(SNAPSHOT_FILE)) {
+                    if valid_until <= now {
+                        return Err(SyncError::Refused(SourceError::Expired { valid_until }));
+                    }
+                }
+                return Ok(Synced::Unchanged { serial });
+            }
             // A 304 to an unconditional request: treat as a bad answer.
             None => {
                 let url = config.source.url.clone();
@@ -259,12 +271,24 @@ fn attempt(
     if !ca_keys.is_empty() {
         ca_keys.push('\n');
     }
+    // Both files are written in full before either replaces its old self:
+    // a failure (a full disk) leaves sshd's CA list and the snapshot of the
+    // same generation.
+    let mut staged = Vec::new();
     for (name, content) in [
         (USER_CA_FILE, ca_keys.as_bytes()),
         (SNAPSHOT_FILE, &bytes[..]),
     ] {
         let path = dir.join(name);
-        write_atomic(&path, content, 0o644).map_err(|error| SyncError::Install { path, error })?;
+        let file = install::stage(&path, content, 0o644).map_err(|error| SyncError::Install {
+            path: path.clone(),
+            error,
+        })?;
+        staged.push((path, file));
+    }
+    for (path, file) in staged {
+        file.commit()
+            .map_err(|error| SyncError::Install { path, error })?;
     }
 
     state.serial = Some(snapshot.serial);
@@ -292,6 +316,12 @@ fn attempt(
 pub fn installed_serial(path: &Path) -> Option<u64> {
     let bytes = std::fs::read(path).ok()?;
     View::open(&bytes).ok().map(|v| v.header().serial)
+}
+
+/// The `valid_until` of the installed compiled snapshot, if it is usable.
+fn installed_valid_until(path: &Path) -> Option<UnixTime> {
+    let bytes = std::fs::read(path).ok()?;
+    View::open(&bytes).ok().map(|v| v.header().valid_until)
 }
 
 /// How `roster status` judges the host.
@@ -564,6 +594,28 @@ mod tests {
             );
         }
         assert_eq!(state(&s).consecutive_failures, 5);
+    }
+
+    #[test]
+    fn an_unchanged_but_expired_snapshot_is_not_confirmed() {
+        let s = setup("expired304");
+        run(
+            &s,
+            vec![signed(&s, snapshot(5, "2026-11-26T00:00:00Z"), "a")],
+        )
+        .0
+        .unwrap();
+        let mut fake = Fake {
+            answers: vec![Ok(Fetched::NotModified)],
+            asked: Vec::new(),
+        };
+        let later = NOW + 86_400;
+        let r = sync_once(&s.config, &mut fake, &s.local, later);
+        assert!(matches!(
+            r,
+            Err(SyncError::Refused(SourceError::Expired { .. }))
+        ));
+        assert_eq!(state(&s).last_success, Some(NOW));
     }
 
     #[test]

@@ -10,7 +10,6 @@ mod validate;
 pub use validate::{AdminGroup, Limits, Policy, valid_name, validate};
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::fmt;
 
 use crate::time::{BadTimestamp, UnixTime};
@@ -72,11 +71,19 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
-/// Top-level fields that later parts of roster fill in. They are parsed as
-/// JSON (so a malformed value rejects the snapshot) and kept verbatim.
-#[derive(Debug, Default)]
-pub struct Reserved {
-    pub sudo: Option<Box<RawValue>>,
+/// A command-level sudo entitlement: members of `group` may run exactly
+/// `commands` as `runas`. Rendered to sudoers by the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SudoRule {
+    /// A kept snapshot group.
+    pub group: String,
+    /// Absolute paths, each with optional arguments; characters limited so
+    /// that nothing can need sudoers escaping.
+    pub commands: Vec<String>,
+    pub runas: String,
+    pub nopasswd: bool,
+    pub noexec: bool,
+    pub setenv: bool,
 }
 
 /// Certificates that must not be accepted, whatever their validity.
@@ -110,7 +117,7 @@ pub struct Snapshot {
     pub user_cas: Vec<String>,
     pub revoked: Revoked,
     pub grants: Vec<Grant>,
-    pub reserved: Reserved,
+    pub sudo: Vec<SudoRule>,
     /// Every entry that was dropped or adjusted, in input order.
     pub findings: Vec<Finding>,
 }
@@ -235,6 +242,11 @@ pub enum Entry {
     AdminGroup {
         name: String,
     },
+    /// `sudo[index]`.
+    SudoRule {
+        index: usize,
+        group: Option<String>,
+    },
     GrantPerson {
         account: String,
         person: String,
@@ -266,6 +278,11 @@ impl fmt::Display for Entry {
                 account: None,
             } => write!(f, "grants[{index}]"),
             Self::AdminGroup { name } => write!(f, "admin group {name:?}"),
+            Self::SudoRule {
+                index,
+                group: Some(g),
+            } => write!(f, "sudo rule for {g:?} (sudo[{index}])"),
+            Self::SudoRule { index, group: None } => write!(f, "sudo[{index}]"),
             Self::GrantPerson { account, person } => {
                 write!(f, "person {person:?} of the grant for {account:?}")
             }
@@ -318,6 +335,8 @@ pub enum Reason {
     NotSharedAccount,
     /// A grantee that is not a kept person.
     NotPerson,
+    /// A sudo rule that roster will not render, and why.
+    BadSudoRule(String),
 }
 
 impl fmt::Display for Reason {
@@ -354,6 +373,7 @@ impl fmt::Display for Reason {
                 f.write_str("account is not a shared account of this snapshot")
             }
             Self::NotPerson => f.write_str("not a person of this snapshot"),
+            Self::BadSudoRule(why) => write!(f, "sudo rule refused: {why}"),
         }
     }
 }

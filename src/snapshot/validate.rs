@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{
     Entry, FORMAT, FieldProblem, Finding, Grant, Group, HomeProblem, IdProblem, Kind, Outcome,
-    Reason, Reserved, Revoked, Role, Snapshot, SourceError, State, User,
+    Reason, Revoked, Role, Snapshot, SourceError, State, SudoRule, User,
 };
 use crate::local::LocalTables;
 use crate::time::{UnixTime, parse_rfc3339};
@@ -96,7 +96,31 @@ struct RawSnapshot<'a> {
     revoked: RawRevoked<'a>,
     #[serde(default, borrow)]
     grants: Vec<&'a RawValue>,
-    sudo: Option<Box<RawValue>>,
+    #[serde(default, borrow)]
+    sudo: Vec<&'a RawValue>,
+}
+
+/// Unknown fields in a sudo rule refuse the rule: a field this version does
+/// not know could be a restriction, and ignoring it would widen access.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSudoRule<'a> {
+    #[serde(borrow)]
+    group: Cow<'a, str>,
+    #[serde(borrow)]
+    commands: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    runas: Option<Cow<'a, str>>,
+    #[serde(default = "yes")]
+    nopasswd: bool,
+    #[serde(default)]
+    noexec: bool,
+    #[serde(default)]
+    setenv: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +226,7 @@ pub fn validate(
     let revoked = validate_revoked(&raw.revoked, policy, &mut findings);
     let grants = validate_grants(&raw.grants, &users, &mut findings);
     let mut groups = groups;
+    let sudo = validate_sudo(&raw.sudo, &groups, &mut findings);
     if let Some(admins) = admin_group(policy, local, &users, &mut findings) {
         groups.push(admins);
     }
@@ -214,9 +239,89 @@ pub fn validate(
         user_cas,
         revoked,
         grants,
-        reserved: Reserved { sudo: raw.sudo },
+        sudo,
         findings,
     })
+}
+
+/// Sudo rules: a kept group, commands that need no sudoers escaping, a
+/// valid run-as name. A rule that fails is dropped whole, with the reason.
+fn validate_sudo(
+    raw: &[&RawValue],
+    groups: &[Group],
+    findings: &mut Vec<Finding>,
+) -> Vec<SudoRule> {
+    let mut kept = Vec::new();
+    for (index, r) in raw.iter().enumerate() {
+        let rule = serde_json::from_str::<RawSudoRule>(r.get()).map_err(|e| e.to_string());
+        let group = rule
+            .as_ref()
+            .ok()
+            .map(|r| r.group.chars().take(64).collect());
+        let checked = rule.and_then(|r| {
+            if !groups.iter().any(|g| g.name == r.group) {
+                return Err(format!(
+                    "group {:?} is not a group of this snapshot",
+                    r.group
+                ));
+            }
+            if r.commands.is_empty() {
+                return Err("no commands".into());
+            }
+            for c in &r.commands {
+                check_sudo_command(c)?;
+            }
+            let runas = r.runas.as_deref().unwrap_or("root");
+            valid_name(runas).map_err(|_| format!("run-as user {runas:?} is not a valid name"))?;
+            Ok(SudoRule {
+                group: r.group.into_owned(),
+                commands: r.commands.into_iter().map(Cow::into_owned).collect(),
+                runas: runas.to_owned(),
+                nopasswd: r.nopasswd,
+                noexec: r.noexec,
+                setenv: r.setenv,
+            })
+        });
+        match checked {
+            Ok(rule) => kept.push(rule),
+            Err(why) => {
+                let entry = Entry::SudoRule { index, group };
+                findings.push(dropped(entry, Reason::BadSudoRule(why)));
+            }
+        }
+    }
+    kept
+}
+
+/// An absolute, normalised path and optional arguments separated by single
+/// spaces, in characters that mean nothing special to sudoers (no `,` `:`
+/// `=` `\` `!` `#` `"` quotes, wildcards or whitespace other than spaces).
+fn check_sudo_command(c: &str) -> Result<(), String> {
+    let plain = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._+@-".contains(&b))
+    };
+    let mut words = c.split(' ');
+    let path = words.next().unwrap_or_default();
+    let normal = path.starts_with('/')
+        && path[1..]
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != "..");
+    if !normal || !plain(path) {
+        return Err(format!(
+            "command {:?} is not an absolute, plain path",
+            c.chars().take(64).collect::<String>()
+        ));
+    }
+    let args: Vec<&str> = words.collect();
+    if c.len() > 256 || args.len() > 16 || !args.iter().all(|a| plain(a)) {
+        return Err(format!(
+            "command {:?} has arguments sudoers would interpret",
+            c.chars().take(64).collect::<String>()
+        ));
+    }
+    Ok(())
 }
 
 /// The admin group: every active user with the admin role. Its name and gid
@@ -1094,13 +1199,12 @@ mod tests {
     }
 
     #[test]
-    fn unknown_fields_are_ignored_and_reserved_ones_kept() {
+    fn unknown_top_level_fields_are_ignored() {
         let mut d: serde_json::Value = serde_json::from_slice(&doc(vec![], vec![])).unwrap();
         d["future_field"] = json!({"x": 1});
-        d["sudo"] = json!([{"group": "ops"}]);
         let json = serde_json::to_vec(&d).unwrap();
         let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
-        assert_eq!(s.reserved.sudo.unwrap().get(), r#"[{"group":"ops"}]"#);
+        assert!(s.findings.is_empty());
     }
 
     #[test]
