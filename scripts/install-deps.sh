@@ -3,8 +3,11 @@
 # is missing. Needs root. Used by `make` targets and by .ci/run.
 set -eu
 # build: libpam0g-dev (the PAM crate links -lpam), gcc/libc6-dev (linking, the
-# C test programs); tests: util-linux (unshare, mount), procps.
-packages="libpam0g-dev gcc libc6-dev make util-linux procps"
+# C test programs); tests: util-linux (unshare, mount), procps, openssh-client
+# (ssh-keygen: the sync tests' signing keys and SSHSIG interoperability; ssh:
+# the login tests' client), openssh-server (the real sshd the login tests log
+# in to), iproute2 (`ip`: loopback up in their network namespace).
+packages="libpam0g-dev gcc libc6-dev make util-linux procps openssh-client openssh-server iproute2"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -11,6 +11,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::fs;
@@ -59,7 +60,25 @@ fn target_dir() -> PathBuf {
 
 fn cargo_build(args: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let out = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // `cargo test` runs us with the variables it sets for a crate (CARGO_MANIFEST_DIR,
+    // CARGO_PKG_NAME, …). ring's build script declares rerun-if-env-changed on those, so
+    // passing them on would rebuild ring and everything above it (rustls, ureq, roster)
+    // here, and again at the next `cargo test`: about 15 s each way on 2 cores.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR" | "OUT_DIR"
+            )
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let out = command
         .arg("build")
         .args(args)
         .current_dir(workspace_dir())
@@ -157,6 +176,18 @@ pub struct Output {
     pub status: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// One step of [`Sandbox::run_steps`].
+#[derive(Debug)]
+pub struct Step {
+    pub script: String,
+    /// Exit code, or 128 + signal number (as the shell reports it).
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Wall-clock time the step took.
+    pub elapsed: Duration,
 }
 
 /// A compiled snapshot and what `roster snapshot compile` printed about it.
@@ -299,12 +330,19 @@ impl Sandbox {
 
     /// Compiles `tests/c/<name>.c` into the sandbox and returns the executable's path.
     pub fn cc(&self, name: &str) -> PathBuf {
-        let source = workspace_dir().join(format!("tests/c/{name}.c"));
-        let exe = self.dir.join(name);
+        self.cc_file(&workspace_dir().join(format!("tests/c/{name}.c")))
+    }
+
+    /// Compiles the C program at `source` into the sandbox and returns the executable's
+    /// path (named after the source file).
+    pub fn cc_file(&self, source: &Path) -> PathBuf {
+        let exe = self
+            .dir
+            .join(source.file_stem().expect("C source file name"));
         let out = Command::new("cc")
             .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
             .arg(&exe)
-            .arg(&source)
+            .arg(source)
             .output()
             .expect("run cc");
         assert!(
@@ -372,6 +410,56 @@ impl Sandbox {
             "setting up the test namespace failed (unshare or a mount):\n{out:#?}"
         );
         out
+    }
+
+    /// Runs `steps` one after another in one namespace (so what one step installs, the
+    /// next sees) and returns each step's status, output and duration. Each step is a
+    /// /bin/sh script of its own with stdin from /dev/null; a step that starts a background
+    /// process must redirect its output away from the step's.
+    pub fn run_steps<S: AsRef<str>>(&self, steps: &[S]) -> Vec<Step> {
+        let n = self.next();
+        let dir = self.dir.join(format!("steps-{n}"));
+        fs::create_dir_all(&dir).unwrap();
+        let q = |p: &Path| sh_quote(p.to_str().expect("UTF-8 path"));
+        let mut script = String::new();
+        for (i, step) in steps.iter().enumerate() {
+            let file = dir.join(format!("{i}.sh"));
+            fs::write(&file, step.as_ref()).unwrap();
+            let at = |ext: &str| q(&dir.join(format!("{i}.{ext}")));
+            writeln!(
+                script,
+                "t0=$(date +%s%N)\n/bin/sh {} >{} 2>{} </dev/null\necho $? >{}\n\
+                 echo $(($(date +%s%N) - t0)) >{}",
+                q(&file),
+                at("out"),
+                at("err"),
+                at("rc"),
+                at("ns"),
+            )
+            .unwrap();
+        }
+        let out = self.run(&script);
+        assert_eq!(out.status, 0, "running the steps failed: {out:#?}");
+        (0..steps.len())
+            .map(|i| {
+                let read = |ext: &str| {
+                    fs::read_to_string(dir.join(format!("{i}.{ext}")))
+                        .unwrap_or_else(|e| panic!("step {i} did not run ({ext}: {e})"))
+                };
+                let number = |ext: &str| -> u64 {
+                    read(ext).trim().parse().unwrap_or_else(|e| {
+                        panic!("step {i}: bad .{ext} file {:?}: {e}", read(ext))
+                    })
+                };
+                Step {
+                    script: steps[i].as_ref().to_owned(),
+                    status: number("rc") as i32,
+                    stdout: read("out"),
+                    stderr: read("err"),
+                    elapsed: Duration::from_nanos(number("ns")),
+                }
+            })
+            .collect()
     }
 
     /// The host's nsswitch.conf with `passwd` and `group` served by `self.sources`.
@@ -460,7 +548,8 @@ pub fn sh_quote(s: &str) -> String {
 
 // --- Source snapshot JSON (schema v1) for tests that need more than the fixture. ---
 
-fn json_str(s: &str) -> String {
+/// `s` as a JSON string literal.
+pub fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -497,6 +586,27 @@ pub fn group(name: &str, gid: u64, members: &[&str]) -> String {
 pub fn snapshot_json(serial: u64, users: &[String], groups: &[String]) -> String {
     format!(
         r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":"2026-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","users":[{}],"groups":[{}]}}"#,
+        users.join(","),
+        groups.join(",")
+    )
+}
+
+/// Like [`snapshot_json`], issued 2020-01-01T00:00:00Z and valid until `valid_until`, with
+/// `extra` top-level members, each a name and its JSON text (`("user_cas", "[…]")`).
+pub fn snapshot_json_with(
+    serial: u64,
+    valid_until: &str,
+    users: &[String],
+    groups: &[String],
+    extra: &[(&str, String)],
+) -> String {
+    let mut extra_members = String::new();
+    for (name, value) in extra {
+        write!(extra_members, ",{}:{value}", json_str(name)).unwrap();
+    }
+    format!(
+        r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":"2020-01-01T00:00:00Z","valid_until":{},"users":[{}],"groups":[{}]{extra_members}}}"#,
+        json_str(valid_until),
         users.join(","),
         groups.join(",")
     )
