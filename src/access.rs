@@ -70,7 +70,9 @@ impl fmt::Display for Denial {
             Self::ServiceWithoutSourceAddress => {
                 f.write_str("service account certificate has no source-address")
             }
-            Self::NotAdmin => f.write_str("no sudo: the admin role is not held"),
+            Self::NotAdmin => {
+                f.write_str("no sudo: neither the admin role nor a sudo rule applies")
+            }
         }
     }
 }
@@ -121,7 +123,8 @@ pub fn check_account<'a>(
     Ok(Some(user))
 }
 
-/// sudo's account phase: the account checks and the admin role, held now.
+/// sudo's account phase: the account checks and the admin role (or a sudo
+/// rule that applies to the user), held now.
 /// A process keeps its kernel groups after a role is removed, so the admin
 /// group seen by sudo is not enough: the live snapshot decides.
 pub fn check_sudo<'a>(
@@ -132,7 +135,8 @@ pub fn check_sudo<'a>(
 ) -> Result<Option<UserEntry<'a>>, Denial> {
     let user = check_account(view, account, confirmed_at, now)?;
     match user {
-        Some(u) if u.role != Role::Admin => Err(Denial::NotAdmin),
+        // A sudo rule lets a user run its commands; sudo's policy limits which.
+        Some(u) if u.role != Role::Admin && !u.sudo_rules => Err(Denial::NotAdmin),
         other => Ok(other),
     }
 }
@@ -360,11 +364,13 @@ pub fn explain(
             );
         }
     }
-    let sudo = allowed && user.role == Role::Admin;
+    let sudo = allowed && (user.role == Role::Admin || user.sudo_rules);
     add(
         "sudo",
         if user.role == Role::Admin {
             Ok("admin role: sudo allowed, re-checked on every sudo".into())
+        } else if user.sudo_rules {
+            Ok("sudo rules of the snapshot apply: only their commands".into())
         } else {
             Err(Denial::NotAdmin.to_string())
         },

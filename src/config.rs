@@ -26,6 +26,8 @@ pub struct Config {
     pub local_files: LocalFiles,
     /// The agent's state: state.json, and (fixed for the modules) the snapshot.
     pub state_dir: PathBuf,
+    /// Where the snapshot's sudo rules are rendered.
+    pub sudoers: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -182,6 +184,7 @@ impl Default for RawRoles {
 #[serde(deny_unknown_fields)]
 struct RawPaths {
     state_dir: Option<PathBuf>,
+    sudoers: Option<PathBuf>,
     passwd: Option<PathBuf>,
     group: Option<PathBuf>,
     shells: Option<PathBuf>,
@@ -368,6 +371,9 @@ impl Config {
                 shells: p.shells.unwrap_or_else(|| "/etc/shells".into()),
             },
             state_dir: p.state_dir.unwrap_or_else(|| "/var/lib/roster".into()),
+            sudoers: p
+                .sudoers
+                .unwrap_or_else(|| crate::sudoers::SUDOERS_PATH.into()),
         })
     }
 }

@@ -43,6 +43,11 @@ pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
 }
 
 impl Staged {
+    /// Where the staged content is until [`Staged::commit`].
+    pub fn path(&self) -> &Path {
+        self.tmp.as_deref().unwrap_or(&self.path)
+    }
+
     /// Renames the file into place and fsyncs the directory. A crash at any
     /// moment leaves either the old or the new file at the destination.
     pub fn commit(mut self) -> io::Result<()> {

@@ -19,6 +19,7 @@ pub mod offboard;
 pub mod signature;
 pub mod snapshot;
 pub mod store;
+pub mod sudoers;
 pub mod time;
 
 // The agent's parts: network client and sync. Not built for the modules.

@@ -352,6 +352,9 @@ fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
         "last error:    {}",
         state.last_error.as_deref().unwrap_or("none")
     );
+    if let Some(e) = &state.sudoers_error {
+        println!("sudo rules:    {e}");
+    }
     if let Some(signer) = &state.signer {
         println!("signed by:     {signer}");
     }

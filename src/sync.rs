@@ -14,6 +14,7 @@ use crate::local::LocalTables;
 use crate::offboard::{self, Offboarded};
 use crate::signature::{self, SignatureError};
 use crate::snapshot::{SourceError, validate};
+use crate::sudoers;
 use crate::time::UnixTime;
 
 /// Files the agent writes in its state directory.
@@ -23,6 +24,8 @@ pub const STATE_FILE: &str = "state.json";
 pub const USER_CA_FILE: &str = "user_ca_keys";
 /// The time of the last successful sync (see `store::CONFIRMED_PATH`).
 pub const CONFIRMED_FILE: &str = "confirmed";
+/// Checks a sudoers file before it is installed.
+const VISUDO: &str = "/usr/sbin/visudo";
 /// At most this many dropped-entry lines are kept in the state file.
 const MAX_FINDINGS: usize = 1000;
 
@@ -46,6 +49,9 @@ pub struct State {
     pub groups: u32,
     pub signer: Option<String>,
     pub valid_until: Option<UnixTime>,
+    /// Why the snapshot's sudo rules could not be installed, if they could not.
+    #[serde(default)]
+    pub sudoers_error: Option<String>,
     pub max_age_secs: u64,
     /// `roster snapshot compile`-style lines for every dropped entry.
     pub dropped: Vec<String>,
@@ -290,6 +296,13 @@ fn attempt(
         file.commit()
             .map_err(|error| SyncError::Install { path, error })?;
     }
+    // The sudo rules follow the snapshot; a rendering visudo refuses keeps
+    // the previous rules and is reported, but never holds back the snapshot
+    // (deprovisioning must not wait on sudoers).
+    let rules = sudoers::render(&snapshot.sudo, snapshot.serial);
+    state.sudoers_error = sudoers::install(&config.sudoers, &rules, Path::new(VISUDO))
+        .err()
+        .map(|e| e.to_string());
 
     state.serial = Some(snapshot.serial);
     state.etag = validators.etag;

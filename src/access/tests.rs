@@ -252,7 +252,7 @@ fn explain_reports_every_step() {
     assert!(!x.allowed);
     assert_eq!(
         lines(&x).last().unwrap(),
-        "NO sudo no sudo: the admin role is not held"
+        "NO sudo no sudo: neither the admin role nor a sudo rule applies"
     );
     assert!(lines(&x).contains(&"NO logs in as certificate does not name this account".to_owned()));
 

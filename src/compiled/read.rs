@@ -4,7 +4,7 @@
 //! a panic or an out-of-bounds access.
 
 use super::blob::BlobReader;
-use super::write::{GROUP_FIXED, USER_FIXED, kind_code, role_code, state_code};
+use super::write::{FLAG_SUDO_RULES, GROUP_FIXED, USER_FIXED, kind_code, role_code, state_code};
 use super::{
     FormatError, HEADER_LEN, Header, HostPolicy, MAGIC, MAX_SECTIONS, REQUIRED, SECTION_LEN,
     VERSION,
@@ -344,6 +344,8 @@ pub struct UserEntry<'a> {
     pub state: State,
     pub role: Role,
     pub kind: Kind,
+    /// A command-level sudo rule applies to this user.
+    pub sudo_rules: bool,
     /// Supplementary groups: the snapshot groups listing this user.
     pub groups: Gids<'a>,
 }
@@ -393,6 +395,7 @@ impl<'a> UserEntry<'a> {
             state,
             role,
             kind,
+            sudo_rules: fixed[26] & FLAG_SUDO_RULES != 0,
             groups: Gids(gids),
         })
     }

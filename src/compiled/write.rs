@@ -5,10 +5,12 @@ use super::{FormatError, HEADER_LEN, HostPolicy, MAGIC, REQUIRED, SECTION_LEN, S
 use super::{hash_id, hash_name};
 use crate::snapshot::{Kind, Role, Snapshot, State};
 use crate::time::UnixTime;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Fixed part of a user record (see `docs/compiled-format.md`).
 pub(crate) const USER_FIXED: usize = 32;
+/// User record flag: a sudo rule of the snapshot applies to this user.
+pub(crate) const FLAG_SUDO_RULES: u8 = 1;
 /// Fixed part of a group record.
 pub(crate) const GROUP_FIXED: usize = 20;
 
@@ -49,6 +51,13 @@ pub fn compile(
             groups_of.entry(m.as_str()).or_default().push(g.gid);
         }
     }
+    // Users a sudo rule applies to: sudo's PAM account check lets them in.
+    let entitled: HashSet<&str> = snapshot
+        .groups
+        .iter()
+        .filter(|g| snapshot.sudo.iter().any(|r| r.group == g.name))
+        .flat_map(|g| g.members.iter().map(String::as_str))
+        .collect();
 
     let mut users = Vec::new();
     let mut user_keys = Vec::with_capacity(snapshot.users.len());
@@ -67,7 +76,8 @@ pub fn compile(
         for field in [&u.gecos, &u.home, &u.shell] {
             r.extend_from_slice(&u16_len(field.len())?.to_le_bytes());
         }
-        r.extend_from_slice(&[0; 2]);
+        r.push(u8::from(entitled.contains(u.name.as_str())) * FLAG_SUDO_RULES);
+        r.push(0);
         r.extend_from_slice(&u32_len(gids.len(), "group list")?.to_le_bytes());
         for field in [&u.name, &u.gecos, &u.home, &u.shell] {
             r.extend_from_slice(field.as_bytes());

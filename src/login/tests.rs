@@ -155,7 +155,7 @@ fn account_phase_judges_only_snapshot_users() {
     assert_eq!(run(&s, &mut sudo("root"), account), Verdict::UserUnknown);
     assert_eq!(
         events(&s)[1].reason.as_deref(),
-        Some("no sudo: the admin role is not held")
+        Some("no sudo: neither the admin role nor a sudo rule applies")
     );
     // Stale: the last confirmed sync is older than max_age (24h).
     std::fs::write(&s.paths.confirmed, format!("{}\n", NOW - 90_000)).unwrap();

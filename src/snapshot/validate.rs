@@ -1347,4 +1347,47 @@ mod tests {
             "dropped admin group \"roster-admins\": name belongs to a local account or group"
         );
     }
+
+    #[test]
+    fn sudo_rules_are_checked_so_nothing_can_inject_sudoers_syntax() {
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(
+            vec![user("alice", 10001)],
+            vec![json!({"name": "web", "gid": 10010, "members": ["alice"]})],
+        ))
+        .unwrap();
+        let rule = |commands: serde_json::Value| json!({"group": "web", "commands": commands});
+        d["sudo"] = json!([
+            rule(json!(["/usr/bin/systemctl restart nginx"])),
+            rule(json!(["/usr/bin/systemctl restart nginx, /bin/sh"])),
+            rule(json!(["ALL"])),
+            rule(json!(["/usr/bin/x\nALL ALL=(ALL) ALL"])),
+            rule(json!(["/usr/../bin/sh"])),
+            rule(json!(["/usr/bin/vi /etc/shadow:x"])),
+            rule(json!([])),
+            json!({"group": "nosuch", "commands": ["/bin/true"]}),
+            json!({"group": "web", "commands": ["/bin/true"], "runas": "root ALL"}),
+            json!({"group": "web", "commands": ["/bin/true"], "hosts": ["db"]}),
+            json!({"group": "web", "commands": ["/usr/bin/id -u"], "runas": "postgres", "nopasswd": false, "noexec": true}),
+        ]);
+        let json = serde_json::to_vec(&d).unwrap();
+        let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
+        assert_eq!(s.sudo.len(), 2);
+        assert_eq!(s.sudo[0].commands, ["/usr/bin/systemctl restart nginx"]);
+        assert!(s.sudo[0].nopasswd && !s.sudo[0].noexec && s.sudo[0].runas == "root");
+        assert_eq!(
+            (
+                s.sudo[1].runas.as_str(),
+                s.sudo[1].nopasswd,
+                s.sudo[1].noexec
+            ),
+            ("postgres", false, true)
+        );
+        let dropped: Vec<String> = s.findings.iter().map(|f| f.entry.to_string()).collect();
+        assert_eq!(dropped.len(), 9, "{dropped:?}");
+        assert!(
+            s.findings
+                .iter()
+                .all(|f| matches!(f.reason, Reason::BadSudoRule(_)))
+        );
+    }
 }
