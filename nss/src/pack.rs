@@ -61,14 +61,12 @@ pub(crate) fn passwd(u: &UserEntry<'_>, buf: &mut [u8]) -> Result<PasswdFields, 
 
 pub(crate) fn group(g: &GroupEntry<'_>, buf: &mut [u8]) -> Result<GroupFields, TooSmall> {
     let mut p = Packer { buf, pos: 0 };
-    let members = p.pointer_array(g.members.len())?;
-    for (i, m) in g.members.enumerate() {
-        let at = p.string(m)?;
-        p.set_pointer(members, i, at);
-    }
+    let name = p.string(g.name)?;
+    let passwd = p.string(NO_PASSWORD)?;
+    let members = p.members(g)?;
     Ok(GroupFields {
-        name: p.string(g.name)?,
-        passwd: p.string(NO_PASSWORD)?,
+        name,
+        passwd,
         gid: g.gid,
         members,
     })
@@ -94,28 +92,46 @@ impl Packer<'_> {
         Ok(at)
     }
 
-    /// Reserves `n + 1` zeroed, pointer-aligned slots; returns their offset.
-    fn pointer_array(&mut self, n: usize) -> Result<usize, TooSmall> {
-        let addr = self.buf.as_ptr() as usize + self.pos;
-        let at = self.pos + (POINTER - addr % POINTER) % POINTER;
-        let len = n
+    /// Lays out a group's member list: a pointer-aligned, NULL-terminated
+    /// array of `char *`, then the names it points to. The size is checked
+    /// once; then one pass fills slots and names (this is the hot loop of
+    /// `getent group` over big groups).
+    fn members(&mut self, g: &GroupEntry<'_>) -> Result<usize, TooSmall> {
+        let n = g.members.len();
+        let base = self.buf.as_ptr() as usize;
+        let array = self.pos + (POINTER - (base + self.pos) % POINTER) % POINTER;
+        let names = n
             .checked_add(1)
-            .and_then(|n| n.checked_mul(POINTER))
+            .and_then(|slots| slots.checked_mul(POINTER))
+            .and_then(|len| array.checked_add(len))
             .ok_or(TooSmall)?;
-        let end = at.checked_add(len).ok_or(TooSmall)?;
-        self.buf.get_mut(at..end).ok_or(TooSmall)?.fill(0);
-        self.pos = end;
-        Ok(at)
-    }
-
-    /// Stores the address of the string at offset `target` in slot `i` of the
-    /// array at offset `array` (both inside the buffer, from the methods above).
-    fn set_pointer(&mut self, array: usize, i: usize, target: usize) {
-        let address = self.buf.as_ptr() as usize + target;
-        let slot = array + i * POINTER;
-        if let Some(dst) = self.buf.get_mut(slot..slot + POINTER) {
-            dst.copy_from_slice(&address.to_ne_bytes());
+        let end = names
+            .checked_add(g.members.name_bytes())
+            .and_then(|e| e.checked_add(n))
+            .ok_or(TooSmall)?;
+        let area = self.buf.get_mut(array..end).ok_or(TooSmall)?;
+        let (slots, text) = area.split_at_mut(names - array);
+        let mut at = 0;
+        let mut slots = slots.chunks_exact_mut(POINTER);
+        // Members first: zip polls its first iterator first, and must not
+        // consume the slot that becomes the terminating NULL.
+        for (m, slot) in g.members.zip(slots.by_ref()) {
+            // The record's CRC vouches for the lengths; a mismatch would
+            // only end the list early, never write outside `area`.
+            let Some(dst) = text.get_mut(at..at + m.len() + 1) else {
+                break;
+            };
+            let (name, nul) = dst.split_at_mut(m.len());
+            name.copy_from_slice(m);
+            nul[0] = 0;
+            slot.copy_from_slice(&(base + names + at).to_ne_bytes());
+            at += m.len() + 1;
         }
+        for slot in slots {
+            slot.fill(0);
+        }
+        self.pos = end;
+        Ok(array)
     }
 }
 
@@ -171,7 +187,8 @@ mod tests {
         let v = View::open(&bytes).unwrap();
         let g = v.group_by_name(b"devs").unwrap().unwrap();
         for offset in 0..8 {
-            let mut storage = vec![0u8; 256];
+            // Not zeroed: the terminating NULL must be written, not inherited.
+            let mut storage = vec![0xAAu8; 256];
             let buf = &mut storage[offset..];
             let base = buf.as_ptr() as usize;
             let f = group(&g, buf).unwrap();
