@@ -11,6 +11,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod sshd;
 
 use std::cell::Cell;
 use std::fmt::Write as _;

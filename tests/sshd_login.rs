@@ -1,0 +1,1047 @@
+//! Certificate logins through a real OpenSSH sshd, Linux-PAM and glibc.
+//!
+//! Each test starts its own host (`common::sshd`): Debian's sshd on 127.0.0.1 in a private
+//! mount, PID and network namespace, Debian's stock PAM stack with roster's two lines, the
+//! NSS module, and the snapshot installed by `roster sync` from a signed `file://` source.
+//! Keys, CAs and certificates are made with `ssh-keygen` when the test runs. Each test
+//! asserts what the user sees (ssh's exit status, the session's output) and why: sshd's log
+//! lines, roster's syslog message and roster's events file.
+//!
+//! Where refusals are recorded: sshd consults `roster principals` (the gate) for every
+//! certificate signed by a trusted CA; the gate runs unprivileged, so its refusals go to
+//! syslog only (`principals_denied …`) and sshd logs `Certificate does not contain an
+//! authorized principal`. sshd refuses by itself a CA it does not trust and a
+//! `source-address` the client is not in. PAM (account, then session) refuses what gets
+//! past sshd, and writes `login_denied` events.
+//!
+//! Most tests wire roster's PAM lines into `/etc/pam.d/sshd` around Debian's `@include`s;
+//! the `…packaged_pam_stack` ones run `pam-auth-update` with the shipped profile instead,
+//! as the package will. Needs root, `ssh`, `ssh-keygen`, Debian's `openssh-server` and
+//! `ip` (`scripts/install-deps.sh`). Run: `cargo test --test sshd_login`; add
+//! `ROSTER_SHOW_LOGINS=1` and `-- --nocapture` to print every login with sshd's log, the
+//! syslog messages and roster's events.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::sshd::{Cert, Key, Login, PORT, RosterConfig, STATE_DIR, Setup, SshHost, alive};
+use common::{group, json_str, snapshot_json_with};
+
+const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
+
+// --- The snapshot ---
+
+/// A user entry with home `/home/<name>` and shell `/bin/bash`.
+fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String {
+    format!(
+        r#"{{"name":{},"uid":{uid},"gid":{uid},"gecos":"","home":{},"shell":"/bin/bash","state":{},"role":{},"kind":{}}}"#,
+        json_str(name),
+        json_str(&format!("/home/{name}")),
+        json_str(state),
+        json_str(role),
+        json_str(kind)
+    )
+}
+
+/// alice and bob (persons, role user), dora (disabled), nina (role none), and the shared
+/// account deploy, which alice is granted.
+fn users() -> Vec<String> {
+    vec![
+        account("alice", 10001, "active", "user", "person"),
+        account("bob", 10002, "active", "user", "person"),
+        account("dora", 10003, "disabled", "user", "person"),
+        account("nina", 10004, "active", "none", "person"),
+        account("deploy", 10050, "active", "user", "shared"),
+    ]
+}
+
+fn without(users: Vec<String>, name: &str) -> Vec<String> {
+    let prefix = format!(r#"{{"name":{},"#, json_str(name));
+    let before = users.len();
+    let kept: Vec<String> = users
+        .into_iter()
+        .filter(|u| !u.starts_with(&prefix))
+        .collect();
+    assert_eq!(kept.len(), before - 1, "no user {name} to remove");
+    kept
+}
+
+/// The source snapshot: `users`, one group per user plus `devs` (alice, bob), the user
+/// CAs, `revoked` (a JSON object) and alice's grant to deploy.
+fn snapshot(serial: u64, cas: &[&Key], users: &[String], revoked: &str) -> String {
+    let groups = [
+        group("alice", 10001, &[]),
+        group("bob", 10002, &[]),
+        group("dora", 10003, &[]),
+        group("nina", 10004, &[]),
+        group("deploy", 10050, &[]),
+        group("devs", 10010, &["alice", "bob"]),
+    ];
+    let cas: Vec<String> = cas.iter().map(|ca| json_str(&ca.public_line())).collect();
+    snapshot_json_with(
+        serial,
+        VALID_UNTIL,
+        users,
+        &groups,
+        &[
+            ("user_cas", format!("[{}]", cas.join(","))),
+            ("revoked", revoked.to_owned()),
+            (
+                "grants",
+                r#"[{"account":"deploy","persons":["alice"]}]"#.into(),
+            ),
+        ],
+    )
+}
+
+const NOTHING_REVOKED: &str = r#"{"serials":[],"key_ids":[],"keys":[]}"#;
+
+// --- The host under test ---
+
+/// A host with roster wired in and serial 1 installed: [`users`], trusting `ca`.
+struct World {
+    host: SshHost,
+    ca: Key,
+    alice: Key,
+    bob: Key,
+}
+
+impl World {
+    fn new() -> World {
+        World::with(Setup::roster())
+    }
+
+    fn with(setup: Setup) -> World {
+        let host = SshHost::start(setup);
+        let world = World {
+            ca: host.key("user-ca"),
+            alice: host.key("alice"),
+            bob: host.key("bob"),
+            host,
+        };
+        world
+            .host
+            .install(&snapshot(1, &[&world.ca], &users(), NOTHING_REVOKED));
+        world
+    }
+
+    /// `key` certified by the trusted CA.
+    fn cert(&self, key: &Key, cert: &Cert) -> PathBuf {
+        self.host.certify(&self.ca, key, cert)
+    }
+
+    /// `ssh USER@127.0.0.1 'id; pwd'` with `key` and `cert`.
+    fn login(&self, user: &str, key: &Key, cert: &Path) -> Login {
+        self.host.ssh(user, key, Some(cert), "id; pwd")
+    }
+
+    /// Installs `serial` of the snapshot with this world's users and CA, revoking `revoked`.
+    fn revoke(&self, serial: u64, revoked: &str) {
+        self.host
+            .install(&snapshot(serial, &[&self.ca], &users(), revoked));
+    }
+}
+
+/// How sshd describes a certificate after `… for USER from 127.0.0.1 port N `.
+fn cert_in_log(key: &Key, key_id: &str, serial: u64, ca: &Key) -> String {
+    format!(
+        "ssh2: ED25519-CERT {} ID {key_id} (serial {serial}) CA ED25519 {}",
+        key.fingerprint(),
+        ca.fingerprint()
+    )
+}
+
+/// What `id; pwd` prints in alice's session: her snapshot groups and the local `users`
+/// group, which lists her in the fixture `/etc/group`.
+const ALICE_SESSION: &str = "uid=10001(alice) gid=10001(alice) \
+                             groups=10001(alice),100(users),10010(devs)\n/home/alice\n";
+const CAROL_SESSION: &str =
+    "uid=1001(carol) gid=1001(carol) groups=1001(carol),100(users)\n/home/carol\n";
+
+// --- Assertions ---
+
+/// The session ran: exit 0 and exactly `stdout`.
+#[track_caller]
+fn assert_session(login: &Login, stdout: &str) {
+    assert_eq!(
+        (login.status, login.stdout.as_str()),
+        (0, stdout),
+        "the login should have succeeded:\n{login}"
+    );
+}
+
+/// sshd logged `Accepted publickey for USER from 127.0.0.1 port N <cert>`.
+#[track_caller]
+fn assert_accepted(login: &Login, user: &str, cert: &str) {
+    let prefix = format!("Accepted publickey for {user} from 127.0.0.1 port ");
+    assert!(
+        login
+            .sshd_log
+            .lines()
+            .any(|l| l.starts_with(&prefix) && l.ends_with(cert)),
+        "sshd logged no {prefix:?}… line ending {cert:?}:\n{login}"
+    );
+}
+
+/// Authentication failed: ssh says "Permission denied", no command ran, sshd logged
+/// `Failed publickey for USER … <cert>` and accepted nothing, and no session was recorded.
+#[track_caller]
+fn assert_refused(login: &Login, user: &str, cert: &str) {
+    assert!(
+        login.status == 255
+            && login.stdout.is_empty()
+            && login
+                .stderr
+                .contains(&format!("{user}@127.0.0.1: Permission denied (publickey).")),
+        "the login should have been refused:\n{login}"
+    );
+    login.assert_not_logged("Accepted publickey");
+    let prefix = format!("Failed publickey for {user} from 127.0.0.1 port ");
+    assert!(
+        login
+            .sshd_log
+            .lines()
+            .any(|l| l.starts_with(&prefix) && l.ends_with(cert)),
+        "sshd logged no {prefix:?}… line ending {cert:?}:\n{login}"
+    );
+    assert!(
+        login.events_of("session_start").is_empty(),
+        "a refused login started a session:\n{login}"
+    );
+}
+
+/// The gate refused the certificate (`cert`, as sshd describes it): sshd found no
+/// authorized principal, roster logged `principals_denied account=USER key_id=KEY_ID
+/// reason="REASON" serial=SERIAL` to syslog, and wrote no event (it runs unprivileged).
+#[track_caller]
+fn assert_gate_refused(
+    login: &Login,
+    user: &str,
+    cert: &str,
+    key_id: &str,
+    serial: u64,
+    reason: &str,
+) {
+    assert_refused(login, user, cert);
+    login.assert_logged("Certificate does not contain an authorized principal");
+    let message = format!(
+        "principals_denied account={user} key_id={key_id} reason=\"{reason}\" serial={serial}"
+    );
+    assert!(
+        login
+            .syslog
+            .lines()
+            .any(|l| l.contains(" roster[") && l.ends_with(&format!("]: {message}"))),
+        "roster logged no {message:?}:\n{login}"
+    );
+    assert!(login.events.is_empty(), "the gate wrote events:\n{login}");
+}
+
+/// sshd refused without asking roster: no roster message, no event.
+#[track_caller]
+fn assert_sshd_refused(login: &Login, user: &str, cert: &str) {
+    assert_refused(login, user, cert);
+    assert!(
+        !login.syslog.contains("roster[") && login.events.is_empty(),
+        "roster was consulted:\n{login}"
+    );
+}
+
+/// roster recorded a `login_denied` event for `account` with exactly `reason`.
+#[track_caller]
+fn assert_denied_event(login: &Login, account: &str, reason: &str) {
+    let denied = login.event("login_denied");
+    assert_eq!(
+        (&denied["account"], &denied["reason"], &denied["source"]),
+        (&account.into(), &reason.into(), &"127.0.0.1".into()),
+        "{login}"
+    );
+}
+
+// --- Accepted ---
+
+#[test]
+fn good_certificate_logs_in_with_snapshot_identity_and_a_new_private_home() {
+    good_certificate_logs_in(Setup::roster());
+}
+
+#[test]
+fn good_certificate_logs_in_through_the_packaged_pam_stack() {
+    good_certificate_logs_in(Setup::packaged());
+}
+
+fn good_certificate_logs_in(setup: Setup) {
+    let w = World::with(setup);
+    let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(101));
+    let login = w.login("alice", &w.alice, &cert);
+    assert_session(&login, ALICE_SESSION);
+    assert_accepted(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice@laptop", 101, &w.ca),
+    );
+    let start = login.event("session_start");
+    let end = login.event("session_end");
+    for (event, e) in [("session_start", start), ("session_end", end)] {
+        assert_eq!(
+            (
+                &e["account"],
+                &e["person"],
+                &e["key_id"],
+                &e["serial"],
+                &e["source"],
+                &e["host"]
+            ),
+            (
+                &"alice".into(),
+                &"alice".into(),
+                &"alice@laptop".into(),
+                &101.into(),
+                &"127.0.0.1".into(),
+                &"web-01".into()
+            ),
+            "{event}:\n{login}"
+        );
+    }
+    assert_eq!(start["session"], end["session"], "{login}");
+    assert_eq!(start["ca"], w.ca.fingerprint().as_str(), "{login}");
+    login.assert_syslogged("pam_roster(sshd:session): session_start account=alice person=alice");
+    let home = w.host.run("stat -c '%a %U:%G' /home/alice");
+    assert_eq!(home.stdout, "700 alice:alice\n", "{home:#?}");
+    // What `roster sync` installed and sshd and PAM read.
+    let state = w.host.run(&format!(
+        "cd {STATE_DIR} && stat -c '%n %a %U' confirmed snapshot user_ca_keys && \
+         cat user_ca_keys"
+    ));
+    assert_eq!(
+        state.stdout,
+        format!(
+            "confirmed 644 root\nsnapshot 644 root\nuser_ca_keys 644 root\n{}\n",
+            w.ca.public_line()
+        ),
+        "{state:#?}"
+    );
+}
+
+// --- Certificates the gate refuses ---
+
+#[test]
+fn expired_certificate_is_refused() {
+    let w = World::new();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-old", "alice")
+            .validity("20200101000000Z:20200101010000Z")
+            .serial(7),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-old", 7, &w.ca),
+        "alice-old",
+        7,
+        "certificate refused: expired at 2020-01-01T01:00:00Z",
+    );
+}
+
+#[test]
+fn not_yet_valid_certificate_is_refused() {
+    let w = World::new();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-future", "alice")
+            .validity("20990101000000Z:20990101010000Z")
+            .serial(8),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-future", 8, &w.ca),
+        "alice-future",
+        8,
+        "certificate refused: not valid before 2099-01-01T00:00:00Z",
+    );
+}
+
+#[test]
+fn certificate_living_longer_than_max_lifetime_is_refused() {
+    // 17h01m against the host's 16h.
+    let w = World::new();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-long", "alice")
+            .validity("-1m:+17h")
+            .serial(9),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-long", 9, &w.ca),
+        "alice-long",
+        9,
+        "certificate refused: lifetime 61260s is over this host's limit of 57600s",
+    );
+}
+
+#[test]
+fn revoked_serial_is_refused() {
+    let w = World::new();
+    w.revoke(2, r#"{"serials":[13],"key_ids":[],"keys":[]}"#);
+    let cert = w.cert(&w.alice, &Cert::new("alice-stolen", "alice").serial(13));
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-stolen", 13, &w.ca),
+        "alice-stolen",
+        13,
+        "certificate refused: revoked",
+    );
+}
+
+#[test]
+fn revoked_key_id_is_refused() {
+    let w = World::new();
+    w.revoke(
+        2,
+        r#"{"serials":[],"key_ids":["alice@lost-laptop"],"keys":[]}"#,
+    );
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice@lost-laptop", "alice").serial(14),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice@lost-laptop", 14, &w.ca),
+        "alice@lost-laptop",
+        14,
+        "certificate refused: revoked",
+    );
+}
+
+#[test]
+fn revoked_key_is_refused_whatever_certificate_carries_it() {
+    let w = World::new();
+    w.revoke(
+        2,
+        &format!(
+            r#"{{"serials":[],"key_ids":[],"keys":[{}]}}"#,
+            json_str(&w.alice.fingerprint())
+        ),
+    );
+    let cert = w.cert(&w.alice, &Cert::new("alice-fresh", "alice").serial(15));
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-fresh", 15, &w.ca),
+        "alice-fresh",
+        15,
+        "certificate refused: revoked",
+    );
+}
+
+#[test]
+fn certificate_for_another_person_is_refused() {
+    let w = World::new();
+    let cert = w.cert(&w.alice, &Cert::new("bob@laptop", "bob").serial(16));
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "bob@laptop", 16, &w.ca),
+        "bob@laptop",
+        16,
+        "certificate does not name this account",
+    );
+}
+
+#[test]
+fn certificate_without_principals_is_refused() {
+    // Without -n, ssh-keygen certifies the key for every principal.
+    let w = World::new();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("anyone", "").without_principals().serial(17),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "anyone", 17, &w.ca),
+        "anyone",
+        17,
+        "certificate refused: no principals (valid for anyone)",
+    );
+}
+
+#[test]
+fn certificate_naming_alice_and_root_logs_in_as_alice_but_not_as_root() {
+    let w = World::new();
+    let cert = w.cert(&w.alice, &Cert::new("alice+root", "alice,root").serial(18));
+    let described = cert_in_log(&w.alice, "alice+root", 18, &w.ca);
+    let login = w.login("alice", &w.alice, &cert);
+    assert_session(&login, ALICE_SESSION);
+    assert_accepted(&login, "alice", &described);
+
+    // root is a local account: the gate lists no principal for it.
+    let login = w.login("root", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "root",
+        &described,
+        "alice+root",
+        18,
+        "not a user of the snapshot",
+    );
+}
+
+#[test]
+fn host_certificate_is_refused_as_user_certificate() {
+    // ssh will not offer a host certificate from a file ("not a user certificate"), but it
+    // offers whatever an agent holds: the plain key first, then the certificate.
+    let w = World::new();
+    let key = w.host.key("alice-agent");
+    let cert = w.cert(
+        &key,
+        &Cert::new("web-01-host", "alice")
+            .host_certificate()
+            .serial(19),
+    );
+    std::fs::copy(&cert, format!("{}-cert.pub", key.private.display())).unwrap();
+    let ssh: Vec<String> = common::sshd::ssh_argv(
+        "alice",
+        &[
+            "-o",
+            "IdentitiesOnly=no",
+            "-i",
+            key.private.to_str().unwrap(),
+        ],
+        "id; pwd",
+    )
+    .iter()
+    .map(|a| common::sh_quote(a))
+    .collect();
+    let script = format!(
+        "eval \"$(ssh-agent -s)\" >/dev/null\nssh-add -q {}\n{}\nstatus=$?\n\
+         ssh-agent -k >/dev/null\nexit $status",
+        common::sh_quote(key.private.to_str().unwrap()),
+        ssh.join(" ")
+    );
+    let login = w.host.observe(&["/bin/sh", "-c", &script]);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&key, "web-01-host", 19, &w.ca),
+        "web-01-host",
+        19,
+        "certificate refused: a host certificate, not a user certificate",
+    );
+}
+
+#[test]
+fn unknown_critical_option_is_refused() {
+    let w = World::new();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-critical", "alice")
+            .option("critical:foo@example.com=bar")
+            .serial(20),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-critical", 20, &w.ca),
+        "alice-critical",
+        20,
+        r#"certificate refused: unknown critical option \"foo@example.com\""#,
+    );
+}
+
+// --- Certificates sshd refuses by itself ---
+
+#[test]
+fn certificate_from_a_ca_not_in_the_snapshot_is_refused() {
+    let w = World::new();
+    let stranger = w.host.key("stranger-ca");
+    let cert = w.host.certify(
+        &stranger,
+        &w.alice,
+        &Cert::new("alice-forged", "alice").serial(10),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_sshd_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-forged", 10, &stranger),
+    );
+}
+
+#[test]
+fn rotated_out_ca_is_refused_and_its_replacement_accepted() {
+    let w = World::new();
+    let new_ca = w.host.key("new-user-ca");
+    let old = w.cert(&w.alice, &Cert::new("alice-old-ca", "alice").serial(11));
+    let new = w.host.certify(
+        &new_ca,
+        &w.alice,
+        &Cert::new("alice-new-ca", "alice").serial(12),
+    );
+    assert_session(&w.login("alice", &w.alice, &old), ALICE_SESSION);
+
+    // Serial 2 trusts only the new CA.
+    w.host
+        .install(&snapshot(2, &[&new_ca], &users(), NOTHING_REVOKED));
+    let login = w.login("alice", &w.alice, &old);
+    assert_sshd_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-old-ca", 11, &w.ca),
+    );
+    let login = w.login("alice", &w.alice, &new);
+    assert_session(&login, ALICE_SESSION);
+    assert_accepted(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-new-ca", 12, &new_ca),
+    );
+}
+
+#[test]
+fn certificate_for_another_source_address_is_refused() {
+    let w = World::new();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-office", "alice")
+            .option("source-address=10.1.2.3/32")
+            .serial(21),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    // The gate is not told the client's address; sshd enforces the option.
+    assert_sshd_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-office", 21, &w.ca),
+    );
+    login.assert_logged(
+        "cert: Authentication tried for alice with valid certificate but not from a \
+         permitted source address (127.0.0.1).",
+    );
+    login.assert_logged("Refused by certificate options");
+}
+
+// --- Host binding ---
+
+fn binding_required() -> World {
+    World::with(Setup {
+        config: RosterConfig {
+            require_host_binding: true,
+            ..RosterConfig::default()
+        },
+        ..Setup::roster()
+    })
+}
+
+#[test]
+fn certificate_bound_to_another_host_is_refused_when_binding_is_required() {
+    let w = binding_required();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-db", "alice")
+            .option("extension:hosts@roster=db-07")
+            .serial(22),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-db", 22, &w.ca),
+        "alice-db",
+        22,
+        "certificate refused: bound to other hosts (db-07)",
+    );
+}
+
+#[test]
+fn certificate_bound_to_this_host_logs_in_when_binding_is_required() {
+    let w = binding_required();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-web", "alice")
+            .option("extension:hosts@roster=web-01")
+            .serial(23),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_session(&login, ALICE_SESSION);
+    assert_accepted(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-web", 23, &w.ca),
+    );
+}
+
+#[test]
+fn certificate_bound_to_a_label_of_this_host_logs_in_when_binding_is_required() {
+    let w = binding_required();
+    let cert = w.cert(
+        &w.alice,
+        &Cert::new("alice-dc1", "alice")
+            .option("extension:hosts@roster=db-07,dc1")
+            .serial(24),
+    );
+    let login = w.login("alice", &w.alice, &cert);
+    assert_session(&login, ALICE_SESSION);
+    assert_accepted(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice-dc1", 24, &w.ca),
+    );
+}
+
+// --- Accounts ---
+
+#[test]
+fn disabled_user_is_refused() {
+    let w = World::new();
+    let dora = w.host.key("dora");
+    let cert = w.cert(&dora, &Cert::new("dora@laptop", "dora").serial(25));
+    let login = w.login("dora", &dora, &cert);
+    assert_gate_refused(
+        &login,
+        "dora",
+        &cert_in_log(&dora, "dora@laptop", 25, &w.ca),
+        "dora@laptop",
+        25,
+        "account is disabled",
+    );
+}
+
+#[test]
+fn user_removed_from_the_snapshot_is_refused() {
+    let w = World::new();
+    let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(26));
+    assert_session(&w.login("alice", &w.alice, &cert), ALICE_SESSION);
+
+    w.host.install(&snapshot(
+        2,
+        &[&w.ca],
+        &without(users(), "alice"),
+        NOTHING_REVOKED,
+    ));
+    let login = w.login("alice", &w.alice, &cert);
+    // alice no longer resolves: sshd refuses her before any key is looked at.
+    assert!(
+        login.status == 255
+            && login.stdout.is_empty()
+            && login.stderr.contains("Permission denied (publickey)."),
+        "{login}"
+    );
+    login.assert_logged("Invalid user alice from 127.0.0.1 port ");
+    login.assert_logged("Connection closed by invalid user alice 127.0.0.1 port ");
+    login.assert_not_logged("Accepted publickey");
+}
+
+#[test]
+fn user_with_role_none_is_refused() {
+    let w = World::new();
+    let nina = w.host.key("nina");
+    let cert = w.cert(&nina, &Cert::new("nina@laptop", "nina").serial(27));
+    let login = w.login("nina", &nina, &cert);
+    assert_gate_refused(
+        &login,
+        "nina",
+        &cert_in_log(&nina, "nina@laptop", 27, &w.ca),
+        "nina@laptop",
+        27,
+        "account has no role on this host",
+    );
+}
+
+#[test]
+fn stale_snapshot_refuses_snapshot_users() {
+    // The last successful sync was 2023-11-14T22:13:20Z; max_age is 24h.
+    let w = World::new();
+    let out = w.host.run(&format!(
+        "echo 1700000000 >{STATE_DIR}/confirmed.new && mv {STATE_DIR}/confirmed.new \
+         {STATE_DIR}/confirmed"
+    ));
+    assert_eq!(out.status, 0, "{out:#?}");
+    let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(28));
+    let login = w.login("alice", &w.alice, &cert);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.alice, "alice@laptop", 28, &w.ca),
+        "alice@laptop",
+        28,
+        "snapshot is stale: last confirmed 2023-11-14T22:13:20Z, max_age is 1d",
+    );
+}
+
+// --- PAM, for what gets past sshd without a certificate ---
+
+#[test]
+fn disabled_user_with_an_authorized_key_is_refused_by_pam_account() {
+    // roster's account line comes before Debian's common-account.
+    disabled_user_with_an_authorized_key_is_refused(Setup::roster());
+}
+
+#[test]
+fn disabled_user_with_an_authorized_key_is_refused_by_the_packaged_pam_stack() {
+    // roster's account line comes after pam_unix, inside common-account.
+    disabled_user_with_an_authorized_key_is_refused(Setup::packaged());
+}
+
+/// sshd accepts the key from authorized_keys (the gate only sees certificates); PAM's
+/// account phase refuses.
+fn disabled_user_with_an_authorized_key_is_refused(setup: Setup) {
+    let w = World::with(setup);
+    let dora = w.host.key("dora");
+    w.host.authorize("dora", &dora);
+    let login = w.host.ssh("dora", &dora, None, "id; pwd");
+    // sshd closes the connection: ssh fails without "Permission denied".
+    assert_eq!(
+        (login.status, login.stdout.as_str()),
+        (255, ""),
+        "dora got in:\n{login}"
+    );
+    login.assert_not_logged("Accepted publickey");
+    login.assert_logged(&format!(
+        "Accepted key ED25519 {} found at /home/dora/.ssh/authorized_keys:1",
+        dora.fingerprint()
+    ));
+    login.assert_logged("Access denied for user dora by PAM account configuration [preauth]");
+    assert_denied_event(&login, "dora", "account is disabled");
+    login.assert_syslogged("pam_roster(sshd:account): login_denied account=dora ");
+}
+
+#[test]
+fn snapshot_user_with_an_authorized_key_and_no_certificate_gets_no_session() {
+    snapshot_user_without_certificate_gets_no_session(Setup::roster());
+}
+
+#[test]
+fn snapshot_user_without_certificate_gets_no_session_from_the_packaged_pam_stack() {
+    snapshot_user_without_certificate_gets_no_session(Setup::packaged());
+}
+
+/// sshd accepts the key and PAM's account phase passes (alice is active); roster's
+/// session line finds no certificate, so sshd runs no command and exits 254.
+fn snapshot_user_without_certificate_gets_no_session(setup: Setup) {
+    let w = World::with(setup);
+    w.host.authorize("alice", &w.alice);
+    let login = w.host.ssh("alice", &w.alice, None, "id; pwd");
+    assert_eq!(login.status, 254, "{login}");
+    assert!(!login.stdout.contains("uid="), "the command ran:\n{login}");
+    assert_accepted(
+        &login,
+        "alice",
+        &format!("ssh2: ED25519 {}", w.alice.fingerprint()),
+    );
+    login.assert_logged(
+        "PAM: pam_open_session(): Cannot make/remove an entry for the specified session",
+    );
+    assert_denied_event(
+        &login,
+        "alice",
+        "certificate refused: certificate cannot be parsed: no certificate among the \
+         methods sshd used",
+    );
+    assert!(login.events_of("session_start").is_empty(), "{login}");
+}
+
+// --- Shared accounts ---
+
+#[test]
+fn granted_person_enters_a_shared_account_with_her_own_certificate() {
+    granted_person_enters_a_shared_account(Setup::roster());
+}
+
+#[test]
+fn granted_person_enters_a_shared_account_through_the_packaged_pam_stack() {
+    granted_person_enters_a_shared_account(Setup::packaged());
+}
+
+fn granted_person_enters_a_shared_account(setup: Setup) {
+    let w = World::with(setup);
+    let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(29));
+    let login = w.host.ssh(
+        "deploy",
+        &w.alice,
+        Some(&cert),
+        "id -un; pwd; echo \"$ROSTER_USER\"",
+    );
+    assert_session(&login, "deploy\n/home/deploy\nalice\n");
+    assert_accepted(
+        &login,
+        "deploy",
+        &cert_in_log(&w.alice, "alice@laptop", 29, &w.ca),
+    );
+    for kind in ["session_start", "session_end"] {
+        let e = login.event(kind);
+        assert_eq!(
+            (&e["account"], &e["person"], &e["key_id"], &e["serial"]),
+            (
+                &"deploy".into(),
+                &"alice".into(),
+                &"alice@laptop".into(),
+                &29.into()
+            ),
+            "{kind}:\n{login}"
+        );
+    }
+}
+
+#[test]
+fn person_not_granted_cannot_enter_a_shared_account() {
+    let w = World::new();
+    let cert = w.cert(&w.bob, &Cert::new("bob@laptop", "bob").serial(30));
+    let login = w.login("deploy", &w.bob, &cert);
+    assert_gate_refused(
+        &login,
+        "deploy",
+        &cert_in_log(&w.bob, "bob@laptop", 30, &w.ca),
+        "bob@laptop",
+        30,
+        "no principal of the certificate is granted this shared account",
+    );
+}
+
+// --- Local accounts ---
+
+#[test]
+fn local_user_with_authorized_keys_logs_in_untouched() {
+    local_user_logs_in_untouched(Setup::roster());
+}
+
+#[test]
+fn local_user_with_authorized_keys_logs_in_untouched_by_the_packaged_pam_stack() {
+    local_user_logs_in_untouched(Setup::packaged());
+}
+
+fn local_user_logs_in_untouched(setup: Setup) {
+    let w = World::with(setup);
+    let key = w.host.key("carol");
+    w.host.authorize("carol", &key);
+    let login = w
+        .host
+        .ssh("carol", &key, None, "id; pwd; echo \"[$ROSTER_USER]\"");
+    assert_session(&login, &format!("{CAROL_SESSION}[]\n"));
+    assert_accepted(
+        &login,
+        "carol",
+        &format!("ssh2: ED25519 {}", key.fingerprint()),
+    );
+    assert!(
+        login.events.is_empty() && !login.syslog.contains("roster"),
+        "roster recorded a local login:\n{login}"
+    );
+}
+
+#[test]
+fn without_a_snapshot_snapshot_users_are_refused_and_local_users_log_in() {
+    let host = SshHost::start(Setup::roster());
+    let (ca, alice, carol) = (host.key("user-ca"), host.key("alice"), host.key("carol"));
+    let out = host.run(&format!("ls -A {STATE_DIR}"));
+    assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:#?}");
+    host.authorize("carol", &carol);
+    let cert = host.certify(&ca, &alice, &Cert::new("alice@laptop", "alice").serial(31));
+    let login = host.ssh("alice", &alice, Some(&cert), "id; pwd");
+    assert!(
+        login.status == 255 && login.stdout.is_empty(),
+        "alice got in:\n{login}"
+    );
+    login.assert_logged("Invalid user alice from 127.0.0.1 port ");
+
+    let login = host.ssh("carol", &carol, None, "id; pwd");
+    assert_session(&login, CAROL_SESSION);
+}
+
+// --- The harness itself, against stock sshd and PAM ---
+
+#[test]
+fn local_user_with_authorized_keys_logs_in_to_stock_sshd() {
+    let host = SshHost::start(Setup::stock(&[]));
+    let key = host.key("carol");
+    host.authorize("carol", &key);
+    let login = host.ssh("carol", &key, None, "id; pwd");
+    assert_session(&login, CAROL_SESSION);
+    assert_accepted(
+        &login,
+        "carol",
+        &format!("ssh2: ED25519 {}", key.fingerprint()),
+    );
+}
+
+#[test]
+fn certificate_with_authorized_principals_file_logs_in_to_stock_sshd() {
+    // sshd reads both files at each login, so they can be written after it starts.
+    let host = SshHost::start(Setup::stock(&[
+        "TrustedUserCAKeys /etc/ssh/test_user_ca.pub",
+        "AuthorizedPrincipalsFile /etc/ssh/principals/%u",
+    ]));
+    let ca = host.key("ca");
+    let key = host.key("carol");
+    let cert = host.certify(
+        &ca,
+        &key,
+        &Cert::new("carol@test", "carol-person").serial(42),
+    );
+    let out = host.run(&format!(
+        "set -e\ncp {} /etc/ssh/test_user_ca.pub\nmkdir /etc/ssh/principals\n\
+         echo carol-person >/etc/ssh/principals/carol\n\
+         install -d -o carol -g carol -m 0700 /home/carol",
+        ca.public.display()
+    ));
+    assert_eq!(out.status, 0, "{out:#?}");
+    let login = host.ssh("carol", &key, Some(&cert), "id -un; pwd");
+    assert_session(&login, "carol\n/home/carol\n");
+    assert_accepted(&login, "carol", &cert_in_log(&key, "carol@test", 42, &ca));
+}
+
+#[test]
+fn sshd_and_its_sessions_die_with_the_host() {
+    let host = SshHost::start(Setup::stock(&[]));
+    let key = host.key("carol");
+    host.authorize("carol", &key);
+    let (init, sshd) = host.pids();
+    // A session that would outlive the test: it prints its host PID, then sleeps.
+    let pid_file = host.dir().join("session.pid");
+    let out = host.run(&format!(
+        "ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=no \
+         -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -i {} -p {PORT} \
+         carol@127.0.0.1 'read -r pid rest </proc/self/stat; echo $pid; exec sleep 600' \
+         >{} 2>/dev/null &",
+        key.private.display(),
+        pid_file.display()
+    ));
+    assert_eq!(out.status, 0, "{out:#?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let session: u32 = loop {
+        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if let Ok(pid) = text.trim().parse() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no session started: {text:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(alive(init) && alive(sshd) && alive(session));
+    drop(host);
+    for (what, pid) in [("init", init), ("sshd", sshd), ("session", session)] {
+        assert!(!alive(pid), "{what} (pid {pid}) outlived the host");
+    }
+}
+
+#[test]
+#[should_panic(expected = "sshd did not start listening (exited: true)")]
+fn sshd_that_cannot_start_fails_the_test_with_its_log() {
+    SshHost::start(Setup::stock(&["NoSuchOption yes"]));
+}
