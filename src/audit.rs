@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::time::{UnixTime, format_rfc3339};
@@ -182,12 +182,24 @@ fn quote(v: &str) -> String {
 pub fn append(path: &Path, event: &Event) -> io::Result<()> {
     let mut line = event.to_json();
     line.push('\n');
-    let mut f = OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)?;
+    let open = || {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(path)
+    };
+    let mut f = match open() {
+        // The log directory is the package's to create, but an event must
+        // not be lost because it is missing: create it (root, 0750).
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = path.parent().ok_or(e)?;
+            std::fs::DirBuilder::new().mode(0o750).create(dir)?;
+            open()?
+        }
+        other => other?,
+    };
     f.write_all(line.as_bytes())
 }
 
@@ -228,7 +240,6 @@ mod tests {
     fn append_then_read_back() {
         let dir = std::env::temp_dir().join(format!("roster-audit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("events.jsonl");
         let e = Event::new(Kind::LoginDenied, 0, "h", "carol");
         append(&path, &e).unwrap();

@@ -236,6 +236,7 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         ("ROSTER_ACCOUNT", access.account.clone()),
         ("ROSTER_KEY_ID", printable(&access.cert.key_id)),
         ("ROSTER_CERT_SERIAL", access.cert.serial.to_string()),
+        ("ROSTER_CERT_CA", access.cert.ca_fingerprint.clone()),
         ("ROSTER_SESSION", session.clone()),
         ("ROSTER_SESSION_START", login.now.to_string()),
     ];
@@ -262,12 +263,15 @@ pub fn close_session(login: &mut Login<'_>) -> Verdict {
         return Verdict::Ignore;
     };
     let user = login.pam.user().unwrap_or_default();
-    let host = login
-        .load()
-        .and_then(|g| g.view().host_policy().ok())
+    let generation = login.load();
+    let view = generation.as_ref().map(Generation::view);
+    let host = view
+        .and_then(|v| v.host_policy().ok())
         .map(|h| h.host_name)
         .unwrap_or_default();
     let mut e = Event::new(EventKind::SessionEnd, login.now, &host, &user);
+    e.snapshot_serial = view.map(|v| v.header().serial);
+    e.ca = login.pam.getenv("ROSTER_CERT_CA");
     e.service = login.pam.service();
     e.source = login.pam.remote_host();
     e.person = login.pam.getenv("ROSTER_USER");

@@ -198,6 +198,10 @@ fn a_session_is_bound_to_its_certificate() {
         (EventKind::SessionEnd, Some(65), start.session.clone())
     );
     assert_eq!(end.person.as_deref(), Some("alice"));
+    assert_eq!(
+        (end.ca.clone(), end.snapshot_serial),
+        (start.ca.clone(), Some(9))
+    );
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
 
