@@ -257,3 +257,5 @@ done
 python3 "$here/report.py" "$results" >"$output.tmp"
 mv "$output.tmp" "$output"
 log "wrote $output"
+# The sshd gate's own section (roster principals per call).
+[ "$output" = "$root/BENCHMARKS.md" ] && "$here/principals.sh"
