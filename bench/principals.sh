@@ -32,6 +32,7 @@ PY
         date +%s > "$work/$n/roster/confirmed"
         chmod 755 "$work/$n/roster"
         size=$(stat -c %s "$work/$n/roster/snapshot")
+        # shellcheck disable=SC2016 # the inner script takes its values as arguments
         ns=$(unshare --mount --propagation private /bin/sh -eu -c '
             # /var/lib/roster may not exist on this host: a tmpfs over /var/lib
             # (in this namespace only) holds the mount point.
