@@ -185,12 +185,7 @@ pub fn authorize(
 ) -> Result<Access, Denial> {
     let user = check_account(view, account, confirmed_at, now)?.ok_or(Denial::UnknownAccount)?;
     let host = view.host_policy()?;
-    // The CA lines were validated when the snapshot was compiled.
-    let cas: Vec<PublicKey> = view
-        .user_cas()?
-        .iter()
-        .filter_map(|l| PublicKey::from_openssh(l).ok())
-        .collect();
+    let cas = trusted_cas(view)?;
     let rules = Rules {
         cas: &cas,
         host: &host,
@@ -216,6 +211,13 @@ pub fn authorize(
         uid: user.uid,
         cert,
     })
+}
+
+/// The snapshot's user CAs as keys. The lines were validated when the
+/// snapshot was compiled, so none is expected to fail parsing.
+fn trusted_cas(view: &View<'_>) -> Result<Vec<PublicKey>, FormatError> {
+    let lines = view.user_cas()?;
+    Ok(lines.iter().filter_map(|l| PublicKey::from_openssh(l).ok()).collect())
 }
 
 /// One line of `roster explain`.
@@ -332,12 +334,7 @@ pub fn explain(
     );
     let mut allowed = fresh && active && role;
     if let Some(cert) = certificate {
-        let cas: Vec<PublicKey> = view
-            .user_cas()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|l| PublicKey::from_openssh(l).ok())
-            .collect();
+        let cas = trusted_cas(view).unwrap_or_default();
         let rules = Rules {
             cas: &cas,
             host: &host,
