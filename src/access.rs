@@ -217,7 +217,10 @@ pub fn authorize(
 /// snapshot was compiled, so none is expected to fail parsing.
 fn trusted_cas(view: &View<'_>) -> Result<Vec<PublicKey>, FormatError> {
     let lines = view.user_cas()?;
-    Ok(lines.iter().filter_map(|l| PublicKey::from_openssh(l).ok()).collect())
+    Ok(lines
+        .iter()
+        .filter_map(|l| PublicKey::from_openssh(l).ok())
+        .collect())
 }
 
 /// One line of `roster explain`.

@@ -18,8 +18,11 @@ use crate::access::{self, Access, Denial};
 use crate::audit::{self, Event, Kind as EventKind};
 use crate::compiled::View;
 use crate::snapshot::Kind;
-use crate::store::{self, Generation};
+use crate::store::{self, Generation, Sparse};
 use crate::time::UnixTime;
+
+/// At most this many of a certificate's principals are looked up.
+pub const MAX_LOOKUPS: usize = 64;
 
 /// The PAM environment variable sshd sets with `ExposeAuthInfo yes`.
 pub const AUTH_INFO: &str = "SSH_AUTH_INFO_0";
@@ -118,8 +121,14 @@ pub struct Login<'a> {
 }
 
 impl Login<'_> {
-    fn load(&self) -> Option<Generation<Vec<u8>>> {
-        match Generation::load(&self.paths.snapshot) {
+    /// The snapshot, with what looking up `users` needs read (see
+    /// [`Sparse`]: a login reads kilobytes, whatever the snapshot's size).
+    fn load<'n>(&self, users: impl IntoIterator<Item = &'n str>) -> Option<Generation<Sparse>> {
+        let loaded = Generation::<Sparse>::load(&self.paths.snapshot).and_then(|mut g| {
+            g.read_users(users)?;
+            Ok(g)
+        });
+        match loaded {
             Ok(g) => Some(g),
             Err(e) => {
                 if self.options.debug {
@@ -166,7 +175,7 @@ pub fn account(login: &mut Login<'_>) -> Verdict {
     // Without a usable snapshot no snapshot user resolves through NSS, so
     // whoever this is, they are not ours to judge: local accounts (and
     // break-glass) must keep working.
-    let Some(generation) = login.load() else {
+    let Some(generation) = login.load([user.as_str()]) else {
         return Verdict::UserUnknown;
     };
     let view = generation.view();
@@ -196,7 +205,18 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     let Some(user) = login.pam.user() else {
         return Verdict::ServiceError;
     };
-    let Some(generation) = login.load() else {
+    let info = login.pam.getenv(AUTH_INFO);
+    let cert = info.as_deref().map(parse_auth_info);
+    // Besides the account, a shared account's person is one of the
+    // certificate's principals: read their entries too.
+    let principals = cert
+        .iter()
+        .flatten()
+        .flat_map(|c| c.valid_principals())
+        .take(MAX_LOOKUPS);
+    let Some(generation) =
+        login.load(std::iter::once(user.as_str()).chain(principals.map(String::as_str)))
+    else {
         return Verdict::Ignore;
     };
     let view = generation.view();
@@ -208,18 +228,21 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
             return login.deny(&view, &user, &denial, Verdict::SessionError);
         }
     }
-    let Some(info) = login.pam.getenv(AUTH_INFO) else {
+    let malformed = |m: String| Denial::Certificate(crate::cert::CertError::Malformed(m));
+    let cert = match cert {
+        Some(Ok(cert)) => cert,
+        Some(Err(m)) => return login.deny(&view, &user, &malformed(m), Verdict::SessionError),
         // A snapshot user's sshd session must come with the certificate;
         // other services (su, cron) are not certificate logins.
-        if login.pam.service().as_deref() == Some("sshd") {
-            let denial = Denial::Certificate(crate::cert::CertError::Malformed(format!(
+        None if login.pam.service().as_deref() == Some("sshd") => {
+            let denial = malformed(format!(
                 "sshd did not expose the certificate ({AUTH_INFO} missing: is ExposeAuthInfo on?)"
-            )));
+            ));
             return login.deny(&view, &user, &denial, Verdict::SessionError);
         }
-        return Verdict::Ignore;
+        None => return Verdict::Ignore,
     };
-    let access = match check_certificate(login, &view, &user, &info) {
+    let access = match check_certificate(login, &view, &user, &cert) {
         Ok(access) => access,
         Err(denial) => return login.deny(&view, &user, &denial, Verdict::SessionError),
     };
@@ -263,7 +286,7 @@ pub fn close_session(login: &mut Login<'_>) -> Verdict {
         return Verdict::Ignore;
     };
     let user = login.pam.user().unwrap_or_default();
-    let generation = login.load();
+    let generation = login.load([]);
     let view = generation.as_ref().map(Generation::view);
     let host = view
         .and_then(|v| v.host_policy().ok())
@@ -296,10 +319,9 @@ fn check_certificate(
     login: &Login<'_>,
     view: &View<'_>,
     user: &str,
-    info: &str,
+    cert: &Certificate,
 ) -> Result<Access, Denial> {
     let malformed = |m: &str| Denial::Certificate(crate::cert::CertError::Malformed(m.to_owned()));
-    let cert = parse_auth_info(info).map_err(|m| malformed(&m))?;
     let rhost = login.pam.remote_host();
     let client: Option<IpAddr> = rhost.as_deref().and_then(|h| h.parse().ok());
     if client.is_none() && cert.critical_options().contains_key("source-address") {
@@ -309,7 +331,7 @@ fn check_certificate(
         ));
     }
     let confirmed = store::read_confirmed(&login.paths.confirmed);
-    access::authorize(view, &cert, user, client, confirmed, login.now)
+    access::authorize(view, cert, user, client, confirmed, login.now)
 }
 
 /// `SSH_AUTH_INFO_0` is one line per authentication method that succeeded,

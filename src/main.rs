@@ -12,7 +12,7 @@ use roster::compiled::{HostPolicy, View, compile};
 use roster::config::{self, Config};
 use roster::local::LocalTables;
 use roster::snapshot::{Policy, validate};
-use roster::store::{CONFIRMED_PATH, Generation, SNAPSHOT_PATH, read_confirmed};
+use roster::store::{CONFIRMED_PATH, Generation, SNAPSHOT_PATH, Sparse, read_confirmed};
 use roster::sync::{Health, State, Synced, installed_serial, sync_once};
 use roster::time::{UnixTime, format_duration, format_rfc3339};
 
@@ -396,7 +396,19 @@ fn cmd_principals(user: &str, cert_type: &str, key: &str) -> u8 {
         Ok(c) => c,
         Err(e) => return refuse(e.to_string(), None),
     };
-    let generation = match Generation::<Vec<u8>>::load(Path::new(SNAPSHOT_PATH)) {
+    // One lookup per name, not the whole file: this runs for every
+    // certificate offered to sshd.
+    let names = std::iter::once(user).chain(
+        cert.valid_principals()
+            .iter()
+            .take(roster::login::MAX_LOOKUPS)
+            .map(String::as_str),
+    );
+    let loaded = Generation::<Sparse>::load(Path::new(SNAPSHOT_PATH)).and_then(|mut g| {
+        g.read_users(names)?;
+        Ok(g)
+    });
+    let generation = match loaded {
         Ok(g) => g,
         Err(e) => return refuse(e.to_string(), Some(&cert)),
     };

@@ -52,6 +52,58 @@ impl Mapping for Vec<u8> {
     }
 }
 
+/// The snapshot read sparsely, for short-lived processes that make a few
+/// certificate decisions and exit (the sshd gate, PAM): loading reads the
+/// header, the section table and the small sections;
+/// [`Generation::read_users`] then reads what looking up a few users needs.
+/// The buffer has the file's size but is never touched elsewhere, so the
+/// allocator's zero pages cost nothing, and a 100 MB snapshot costs a few
+/// kilobytes of reads.
+pub struct Sparse {
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl Mapping for Sparse {
+    fn map(file: &File, len: usize) -> io::Result<Sparse> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        let file = file.try_clone()?;
+        let head = crate::compiled::HEADER_LEN.min(len);
+        file.read_exact_at(&mut buf[..head], 0)?;
+        let table_end = crate::compiled::table_end(&buf).min(len);
+        file.read_exact_at(&mut buf[head..table_end], head as u64)?;
+        // A bad header is the caller's finding (Layout::parse, again).
+        if let Ok(layout) = Layout::parse(&buf) {
+            for range in layout.small_sections() {
+                file.read_exact_at(&mut buf[range.clone()], range.start as u64)?;
+            }
+        }
+        Ok(Sparse { file, buf })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Generation<Sparse> {
+    /// Reads what looking up these user names needs (see [`Sparse`]).
+    pub fn read_users<'n>(
+        &mut self,
+        names: impl IntoIterator<Item = &'n str>,
+    ) -> Result<(), LoadError> {
+        use std::os::unix::fs::FileExt;
+        let Sparse { file, buf } = &mut self.map;
+        for name in names {
+            self.layout
+                .read_user_lookup(buf, name.as_bytes(), |at, dst| file.read_exact_at(dst, at))
+                .map_err(LoadError::Io)?;
+        }
+        Ok(())
+    }
+}
+
 /// Why there is no usable snapshot.
 #[derive(Debug)]
 pub enum LoadError {
@@ -441,6 +493,53 @@ mod tests {
                 assert_eq!(c.join().unwrap(), Ok(1));
             }
         });
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_sparse_read_answers_the_users_it_read_like_the_whole_file() {
+        let (dir, _) = setup("sparse");
+        let users: Vec<String> = (0..3000)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"u{i}","uid":{},"gid":{},"home":"/home/u{i}","shell":"/bin/sh","state":"active","role":"user"}}"#,
+                    100_000 + i,
+                    100_000 + i
+                )
+            })
+            .collect();
+        let json = format!(
+            r#"{{"format":"roster-snapshot/1","serial":4,"issued_at":"2026-01-01T00:00:00Z",
+            "valid_until":"2099-01-01T00:00:00Z","groups":[],"users":[{}],
+            "grants":[],"revoked":{{"serials":[5]}}}}"#,
+            users.join(",")
+        );
+        let local = LocalTables::parse("", "", "/bin/sh\n");
+        let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();
+        let host = crate::compiled::HostPolicy::with_defaults("web-01");
+        install(&dir, &compile(&s, &host, 0).unwrap());
+        let path = dir.join("snapshot");
+        let full = Generation::<Vec<u8>>::load(&path).unwrap();
+        let mut sparse = Generation::<Sparse>::load(&path).unwrap();
+        sparse.read_users(["u7", "u2999", "nobody-here"]).unwrap();
+        let (f, sp) = (full.view(), sparse.view());
+        for name in ["u7", "u2999", "nobody-here"] {
+            assert_eq!(
+                sp.user_by_name(name.as_bytes()),
+                f.user_by_name(name.as_bytes()),
+                "{name}"
+            );
+        }
+        assert_eq!(sp.host_policy().unwrap(), host);
+        assert_eq!(sp.is_revoked(5, "", ""), Ok(true));
+        assert_eq!(sp.header().serial, 4);
+        // Far less than the file was read.
+        let touched = sparse.map.buf.iter().filter(|b| **b != 0).count();
+        assert!(
+            touched * 20 < sparse.map.buf.len(),
+            "{touched} of {}",
+            sparse.map.buf.len()
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -31,10 +31,20 @@ use std::fmt;
 
 pub(crate) const MAGIC: [u8; 8] = *b"RSTRSNAP";
 pub(crate) const VERSION: u32 = 1;
-pub(crate) const HEADER_LEN: usize = 64;
+pub const HEADER_LEN: usize = 64;
 pub(crate) const SECTION_LEN: usize = 24;
 /// No valid file has more sections than this; bounds the header walk.
 pub(crate) const MAX_SECTIONS: usize = 64;
+
+/// Where the section table ends, from the header in `head` (at least
+/// [`HEADER_LEN`] bytes; the count is bounded by [`MAX_SECTIONS`]).
+pub fn table_end(head: &[u8]) -> usize {
+    let count = head
+        .get(12..16)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes) as usize;
+    HEADER_LEN + count.min(MAX_SECTIONS) * SECTION_LEN
+}
 
 /// Section kinds. Unknown kinds are skipped by readers, so later versions of
 /// the agent can add sections without breaking older modules.

@@ -100,6 +100,56 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The small sections (host policy, user CAs, revocations, grants): what
+    /// every certificate decision reads whole.
+    pub fn small_sections(&self) -> [Range<usize>; 4] {
+        [6, 7, 8, 9].map(|i| self.sections[i].clone())
+    }
+
+    /// Copies into `buf` — laid out like the file, header and section table
+    /// already read — what looking up `name` in the user name index reads:
+    /// each slot of its probe path, up to the first empty one, and the
+    /// records whose tags match. `read_at(offset, dst)` reads the file. A
+    /// [`View`] over `buf` then answers that lookup as it would over the
+    /// whole file, without the rest of it ever being read.
+    pub fn read_user_lookup(
+        &self,
+        buf: &mut [u8],
+        name: &[u8],
+        mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt user index");
+        let (index, users) = (self.sections[1].clone(), self.sections[0].clone());
+        let slots = index.len() / 8;
+        let hash = hash_name(name);
+        let tag = (hash >> 32) as u32;
+        let mut i = (hash as usize) & slots.saturating_sub(1);
+        for _ in 0..slots {
+            let at = index.start + i * 8;
+            let slot = buf.get_mut(at..at + 8).ok_or_else(bad)?;
+            read_at(at as u64, slot)?;
+            let target = le32(slot, 4) as usize;
+            if target == 0 {
+                break;
+            }
+            if le32(slot, 0) == tag {
+                let start = users.start + target - 1;
+                let head = buf.get_mut(start..start + 8).ok_or_else(bad)?;
+                read_at(start as u64, head)?;
+                let len = le32(head, 0) as usize;
+                let end = start
+                    .checked_add(len)
+                    .filter(|e| *e <= users.end)
+                    .ok_or_else(bad)?;
+                read_at(start as u64, buf.get_mut(start..end).ok_or_else(bad)?)?;
+            }
+            i = (i + 1) & (slots - 1);
+        }
+        Ok(())
+    }
+}
+
 /// Lookups over the bytes of one compiled snapshot.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
