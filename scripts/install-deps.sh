@@ -6,8 +6,9 @@ set -eu
 # C test programs); tests: util-linux (unshare, mount), procps, openssh-client
 # (ssh-keygen: the sync tests' signing keys and SSHSIG interoperability; ssh:
 # the login tests' client), openssh-server (the real sshd the login tests log
-# in to), iproute2 (`ip`: loopback up in their network namespace).
-packages="libpam0g-dev gcc libc6-dev make util-linux procps openssh-client openssh-server iproute2"
+# in to), iproute2 (`ip`: loopback up in their network namespace), sudo (sudo and
+# visudo: the role tests' sudo through roster's PAM account check and sudoers files).
+packages="libpam0g-dev gcc libc6-dev make util-linux procps openssh-client openssh-server iproute2 sudo"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -445,9 +445,16 @@ impl SshHost {
         );
     }
 
-    /// `roster sync` in the namespace, with the host's `/etc/roster/roster.toml`.
+    /// `roster sync` in the namespace, with the host's `/etc/roster/roster.toml`. It runs
+    /// with a `/proc` of the namespace's PID namespace (in a mount namespace of its own,
+    /// which shares every other mount): offboarding reads PIDs from `/proc` and signals
+    /// them, and the namespace's `/proc` is otherwise the host's, whose PIDs mean other
+    /// processes (or none) inside the PID namespace.
     pub fn sync(&self) -> Output {
-        self.run("exec roster --config /etc/roster/roster.toml sync")
+        self.run(
+            "exec unshare --mount --propagation private /bin/sh -c \
+             'mount -t proc roster-proc /proc && exec roster --config /etc/roster/roster.toml sync'",
+        )
     }
 
     /// Publishes `json` and syncs it; panics unless the sync succeeds.
@@ -576,7 +583,9 @@ impl SshHost {
             .stderr(fs::File::create(&stderr).unwrap())
             .spawn()
             .expect("spawn nsenter");
-        let status = wait_timeout(&mut child, COMMAND_TIMEOUT)
+        // Drain /dev/log meanwhile: its queue holds only `net.unix.max_dgram_qlen` (10)
+        // messages, and a sender (sshd's PAM modules, sudo) blocks when it is full.
+        let status = wait_timeout(&mut child, COMMAND_TIMEOUT, || drop(self.syslog()))
             .unwrap_or_else(|| panic!("{:?} in the namespace timed out", argv[0].as_ref()));
         let out = to_output(
             status,
@@ -648,6 +657,7 @@ impl SshHost {
     fn wait_for_connections_to_end(&self) {
         let deadline = Instant::now() + SSHD_TIMEOUT;
         while !children(self.sshd_pid).is_empty() {
+            self.syslog(); // A full /dev/log queue would block them (see `nsenter`).
             assert!(
                 Instant::now() < deadline,
                 "sshd's connection processes did not exit within {SSHD_TIMEOUT:?}:\n{}",
@@ -977,9 +987,15 @@ fn enter_namespace(dir: &Path, syslog: &Path, wiring: Wiring) -> (Child, u32) {
 }
 
 /// Waits for `child` up to `timeout`; on timeout kills it (by its PID) and returns None.
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+/// Calls `tick` between polls.
+fn wait_timeout(
+    child: &mut Child,
+    timeout: Duration,
+    tick: impl Fn(),
+) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
+        tick();
         if let Some(status) = child.try_wait().unwrap() {
             return Some(status);
         }
