@@ -93,11 +93,13 @@ impl Packer<'_> {
     }
 
     /// Lays out a group's member list: a pointer-aligned, NULL-terminated
-    /// array of `char *`, then the names it points to. The size is checked
-    /// once; then one pass fills slots and names (this is the hot loop of
+    /// array of `char *`, then the names it points to. The compiled record
+    /// stores the names NUL-terminated, so they are copied in one go and
+    /// only the pointers are computed per member (this is the hot loop of
     /// `getent group` over big groups).
     fn members(&mut self, g: &GroupEntry<'_>) -> Result<usize, TooSmall> {
         let n = g.members.len();
+        let stored = g.members.as_stored();
         let base = self.buf.as_ptr() as usize;
         let array = self.pos + (POINTER - (base + self.pos) % POINTER) % POINTER;
         let names = n
@@ -105,27 +107,18 @@ impl Packer<'_> {
             .and_then(|slots| slots.checked_mul(POINTER))
             .and_then(|len| array.checked_add(len))
             .ok_or(TooSmall)?;
-        let end = names
-            .checked_add(g.members.name_bytes())
-            .and_then(|e| e.checked_add(n))
-            .ok_or(TooSmall)?;
+        let end = names.checked_add(stored.len()).ok_or(TooSmall)?;
         let area = self.buf.get_mut(array..end).ok_or(TooSmall)?;
         let (slots, text) = area.split_at_mut(names - array);
-        let mut at = 0;
+        text.copy_from_slice(stored);
         let mut slots = slots.chunks_exact_mut(POINTER);
-        // Members first: zip polls its first iterator first, and must not
-        // consume the slot that becomes the terminating NULL.
-        for (m, slot) in g.members.zip(slots.by_ref()) {
-            // The record's CRC vouches for the lengths; a mismatch would
-            // only end the list early, never write outside `area`.
-            let Some(dst) = text.get_mut(at..at + m.len() + 1) else {
-                break;
-            };
-            let (name, nul) = dst.split_at_mut(m.len());
-            name.copy_from_slice(m);
-            nul[0] = 0;
-            slot.copy_from_slice(&(base + names + at).to_ne_bytes());
-            at += m.len() + 1;
+        // At most n pointers, whatever the stored list says, so the last
+        // slot always stays the terminating NULL; offsets come first because
+        // zip polls its first iterator first and must not consume that slot.
+        for (offset, slot) in g.members.offsets().take(n).zip(slots.by_ref()) {
+            // Past the copied text only if the stored list lies; never written.
+            let address = base + names + offset.min(stored.len());
+            slot.copy_from_slice(&address.to_ne_bytes());
         }
         for slot in slots {
             slot.fill(0);

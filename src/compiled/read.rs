@@ -468,16 +468,10 @@ impl<'a> GroupEntry<'a> {
             .split_at_checked(name_len)
             .ok_or(FormatError::CorruptRecord)?;
         let members = Members { bytes: list, count };
-        // Walk the list once so iteration can trust its shape.
-        let mut walked = 0;
-        let mut rest = list;
-        while let Some((&len, tail)) = rest.split_first() {
-            rest = tail
-                .get(usize::from(len)..)
-                .ok_or(FormatError::CorruptRecord)?;
-            walked += 1;
-        }
-        if walked != count {
+        // Each member takes at least its length byte and its NUL. The list is
+        // not walked here: the record's CRC vouches for it, and every reader
+        // of it (the iterator, offsets(), the NSS packer) stops at a bound.
+        if list.len() < count.saturating_mul(2) {
             return Err(FormatError::CorruptRecord);
         }
         Ok(GroupEntry {
@@ -506,7 +500,41 @@ impl<'a> Members<'a> {
 
     /// Total bytes of all names, without separators.
     pub fn name_bytes(&self) -> usize {
-        self.bytes.len() - self.count
+        self.bytes.len().saturating_sub(2 * self.count)
+    }
+
+    /// The list as stored: for each member its length (one byte), its name
+    /// and a NUL. Copied whole into a C buffer, each name is a C string at
+    /// the offsets [`Members::offsets`] gives.
+    pub fn as_stored(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Offset of each name (its first byte) within [`Members::as_stored`].
+    pub fn offsets(&self) -> Offsets<'a> {
+        Offsets {
+            bytes: self.bytes,
+            at: 0,
+        }
+    }
+}
+
+/// See [`Members::offsets`].
+#[derive(Debug, Clone)]
+pub struct Offsets<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Iterator for Offsets<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        let len = usize::from(*self.bytes.get(self.at)?);
+        let name = self.at + 1;
+        self.at = name + len + 1;
+        Some(name)
     }
 }
 
@@ -516,8 +544,8 @@ impl<'a> Iterator for Members<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let (&len, tail) = self.bytes.split_first()?;
         let (name, rest) = tail.split_at_checked(usize::from(len))?;
-        self.bytes = rest;
-        self.count -= 1;
+        self.bytes = rest.get(1..)?;
+        self.count = self.count.saturating_sub(1);
         Some(name)
     }
 }

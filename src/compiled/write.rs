@@ -102,8 +102,11 @@ pub fn compile(
         r.extend_from_slice(&[0; 3]);
         r.extend_from_slice(g.name.as_bytes());
         for m in &g.members {
+            // Length, name, NUL: the NSS module copies the whole list in one
+            // go and points into it (see Members::as_c_strings).
             r.push(u8::try_from(m.len()).map_err(|_| FormatError::TooLarge("member name"))?);
             r.extend_from_slice(m.as_bytes());
+            r.push(0);
         }
         seal(&mut r)?;
         groups.extend_from_slice(&r);
