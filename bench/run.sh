@@ -259,3 +259,5 @@ mv "$output.tmp" "$output"
 log "wrote $output"
 # The sshd gate's own section (roster principals per call).
 [ "$output" = "$root/BENCHMARKS.md" ] && "$here/principals.sh"
+# A whole ssh login, roster certificate against authorized_keys (bench/login.sh).
+[ "$output" = "$root/BENCHMARKS.md" ] && "$here/login.sh"
