@@ -96,6 +96,8 @@ impl Options {
 #[derive(Debug, Clone)]
 pub struct Paths {
     pub snapshot: PathBuf,
+    /// The local accounts, which are never ours.
+    pub passwd: PathBuf,
     pub confirmed: PathBuf,
     pub events: PathBuf,
     pub skel: PathBuf,
@@ -105,6 +107,7 @@ impl Default for Paths {
     fn default() -> Self {
         Paths {
             snapshot: store::SNAPSHOT_PATH.into(),
+            passwd: "/etc/passwd".into(),
             confirmed: store::CONFIRMED_PATH.into(),
             events: audit::EVENTS_PATH.into(),
             skel: "/etc/skel".into(),
@@ -217,7 +220,15 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     let Some(generation) =
         login.load(std::iter::once(user.as_str()).chain(principals.map(String::as_str)))
     else {
-        return Verdict::Ignore;
+        // No usable snapshot: a local account is not ours; anyone else could
+        // only be a snapshot user whose session cannot be bound to its
+        // certificate now, so it is refused (fail closed).
+        if is_local_user(&login.paths.passwd, &user) {
+            return Verdict::Ignore;
+        }
+        let line = format!("refusing the session of {user:?}: no usable snapshot");
+        login.pam.log(Priority::Err, &line);
+        return Verdict::SessionError;
     };
     let view = generation.view();
     match view.user_by_name(user.as_bytes()) {
@@ -372,6 +383,15 @@ fn prepare_home(login: &Login<'_>, view: &View<'_>, access: &Access) -> Result<(
     crate::home::ensure(home, user.uid, user.gid, Some(&login.paths.skel))
         .map(|_| ())
         .map_err(|e| format!("cannot create home {}: {e}", home.display()))
+}
+
+/// Whether `user` has a line in the local passwd file.
+fn is_local_user(passwd: &Path, user: &str) -> bool {
+    std::fs::read_to_string(passwd).is_ok_and(|text| {
+        crate::local::LocalTables::parse(&text, "", "")
+            .user_names
+            .contains(user)
+    })
 }
 
 /// A value for the session environment: control characters replaced.

@@ -111,17 +111,16 @@ impl Packer<'_> {
         let area = self.buf.get_mut(array..end).ok_or(TooSmall)?;
         let (slots, text) = area.split_at_mut(names - array);
         text.copy_from_slice(stored);
-        let mut slots = slots.chunks_exact_mut(POINTER);
-        // At most n pointers, whatever the stored list says, so the last
-        // slot always stays the terminating NULL; offsets come first because
-        // zip polls its first iterator first and must not consume that slot.
-        for (offset, slot) in g.members.offsets().take(n).zip(slots.by_ref()) {
-            // Past the copied text only if the stored list lies; never written.
-            let address = base + names + offset.min(stored.len());
-            slot.copy_from_slice(&address.to_ne_bytes());
-        }
-        for slot in slots {
-            slot.fill(0);
+        // n pointers, then the terminating NULL (slots holds exactly n + 1).
+        let (pointers, terminator) = slots.split_at_mut(n * POINTER);
+        terminator.fill(0);
+        let text_address = base + names;
+        let mut offsets = g.members.offsets();
+        for slot in pointers.chunks_exact_mut(POINTER) {
+            // A stored list shorter than its count (which its CRC rules out)
+            // would leave empty names, never an address outside the text.
+            let offset = offsets.next().unwrap_or(stored.len()).min(stored.len());
+            slot.copy_from_slice(&(text_address + offset).to_ne_bytes());
         }
         self.pos = end;
         Ok(array)

@@ -15,10 +15,11 @@ use std::ops::Range;
 
 /// Where each section lives in a file whose header has been checked. Parse it
 /// once per mapping with [`Layout::parse`], then build a [`View`] per call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Layout {
     pub header: Header,
-    sections: [Range<usize>; REQUIRED.len()],
+    /// `(start, end)` of each section, in the order of `REQUIRED`.
+    sections: [(usize, usize); REQUIRED.len()],
 }
 
 impl Layout {
@@ -71,7 +72,7 @@ impl Layout {
                 }
             }
         }
-        let mut sections: [Range<usize>; REQUIRED.len()] = Default::default();
+        let mut sections = [(0, 0); REQUIRED.len()];
         let mut counts = [0u32; REQUIRED.len()];
         for (i, f) in found.into_iter().enumerate() {
             let (range, items) = f.ok_or(FormatError::MissingSection(REQUIRED[i] as u32))?;
@@ -81,7 +82,7 @@ impl Layout {
                     return Err(FormatError::BadIndex);
                 }
             }
-            sections[i] = range;
+            sections[i] = (range.start, range.end);
             counts[i] = items;
         }
         Ok(Layout {
@@ -101,10 +102,15 @@ impl Layout {
 }
 
 impl Layout {
+    fn range(&self, i: usize) -> Range<usize> {
+        let (start, end) = self.sections[i];
+        start..end
+    }
+
     /// The small sections (host policy, user CAs, revocations, grants): what
     /// every certificate decision reads whole.
     pub fn small_sections(&self) -> [Range<usize>; 4] {
-        [6, 7, 8, 9].map(|i| self.sections[i].clone())
+        [6, 7, 8, 9].map(|i| self.range(i))
     }
 
     /// Copies into `buf` — laid out like the file, header and section table
@@ -120,7 +126,7 @@ impl Layout {
         mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt user index");
-        let (index, users) = (self.sections[1].clone(), self.sections[0].clone());
+        let (index, users) = (self.range(1), self.range(0));
         let slots = index.len() / 8;
         let hash = hash_name(name);
         let tag = (hash >> 32) as u32;
@@ -150,22 +156,25 @@ impl Layout {
     }
 }
 
-/// Lookups over the bytes of one compiled snapshot.
+/// Lookups over the bytes of one compiled snapshot. Cheap to build per
+/// call: sections are sliced when a lookup needs them.
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
     bytes: &'a [u8],
-    header: Header,
-    users: &'a [u8],
-    user_names: &'a [u8],
-    user_uids: &'a [u8],
-    groups: &'a [u8],
-    group_names: &'a [u8],
-    group_gids: &'a [u8],
-    policy: &'a [u8],
-    user_cas: &'a [u8],
-    revoked: &'a [u8],
-    grants: &'a [u8],
+    layout: Layout,
 }
+
+// Section numbers, in the order of `REQUIRED`.
+const USERS: usize = 0;
+const USER_NAMES: usize = 1;
+const USER_UIDS: usize = 2;
+const GROUPS: usize = 3;
+const GROUP_NAMES: usize = 4;
+const GROUP_GIDS: usize = 5;
+const POLICY: usize = 6;
+const USER_CAS: usize = 7;
+const REVOKED: usize = 8;
+const GRANTS: usize = 9;
 
 impl<'a> View<'a> {
     /// Checks the header and builds a view.
@@ -176,26 +185,19 @@ impl<'a> View<'a> {
     /// A view from a layout that [`Layout::parse`] returned for these same
     /// bytes. With other bytes, lookups fail or miss; they never panic.
     pub fn with_layout(bytes: &'a [u8], layout: &Layout) -> View<'a> {
-        let s = |i: usize| bytes.get(layout.sections[i].clone()).unwrap_or_default();
         View {
             bytes,
-            header: layout.header,
-            users: s(0),
-            user_names: s(1),
-            user_uids: s(2),
-            groups: s(3),
-            group_names: s(4),
-            group_gids: s(5),
-            policy: s(6),
-            user_cas: s(7),
-            revoked: s(8),
-            grants: s(9),
+            layout: *layout,
         }
+    }
+
+    fn section(&self, i: usize) -> &'a [u8] {
+        self.bytes.get(self.layout.range(i)).unwrap_or_default()
     }
 
     /// This host's policy, as the agent compiled it from roster.toml.
     pub fn host_policy(&self) -> Result<HostPolicy, FormatError> {
-        let mut r = BlobReader::open(self.policy)?;
+        let mut r = BlobReader::open(self.section(POLICY))?;
         let max_age_secs = r.u64()?;
         let max_cert_lifetime_secs = r.u64()?;
         let clock_skew_secs = r.u64()?;
@@ -217,7 +219,7 @@ impl<'a> View<'a> {
 
     /// The CA keys trusted to sign user certificates, as OpenSSH lines.
     pub fn user_cas(&self) -> Result<Vec<&'a str>, FormatError> {
-        let mut r = BlobReader::open(self.user_cas)?;
+        let mut r = BlobReader::open(self.section(USER_CAS))?;
         let n = r.count(2)?;
         (0..n).map(|_| r.str()).collect()
     }
@@ -225,7 +227,7 @@ impl<'a> View<'a> {
     /// Whether a certificate with this serial, key ID or certified-key
     /// fingerprint (`SHA256:…`) is revoked.
     pub fn is_revoked(&self, serial: u64, key_id: &str, key_fp: &str) -> Result<bool, FormatError> {
-        let mut r = BlobReader::open(self.revoked)?;
+        let mut r = BlobReader::open(self.section(REVOKED))?;
         let mut hit = false;
         for _ in 0..r.count(8)? {
             hit |= r.u64()? == serial;
@@ -240,7 +242,7 @@ impl<'a> View<'a> {
 
     /// The persons granted entry to shared `account`, if it has a grant.
     pub fn grant(&self, account: &str) -> Result<Option<Vec<&'a str>>, FormatError> {
-        let mut r = BlobReader::open(self.grants)?;
+        let mut r = BlobReader::open(self.section(GRANTS))?;
         for _ in 0..r.count(6)? {
             let name = r.str()?;
             let n = r.count(2)?;
@@ -253,7 +255,7 @@ impl<'a> View<'a> {
     }
 
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.layout.header
     }
 
     /// Checks the CRC over everything after the header: a full read of the
@@ -261,7 +263,7 @@ impl<'a> View<'a> {
     pub fn verify_body(&self) -> Result<(), FormatError> {
         let table_end = HEADER_LEN + le32(self.bytes, 12) as usize * SECTION_LEN;
         let body = self.bytes.get(table_end..).ok_or(FormatError::TooShort)?;
-        if crc32fast::hash(body) != self.header.body_crc {
+        if crc32fast::hash(body) != self.layout.header.body_crc {
             return Err(FormatError::BodyChecksum);
         }
         Ok(())
@@ -269,8 +271,8 @@ impl<'a> View<'a> {
 
     pub fn user_by_name(&self, name: &[u8]) -> Result<Option<UserEntry<'a>>, FormatError> {
         self.find(
-            self.user_names,
-            self.users,
+            self.section(USER_NAMES),
+            self.section(USERS),
             hash_name(name),
             UserEntry::parse,
             |u| u.name == name,
@@ -279,8 +281,8 @@ impl<'a> View<'a> {
 
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<UserEntry<'a>>, FormatError> {
         self.find(
-            self.user_uids,
-            self.users,
+            self.section(USER_UIDS),
+            self.section(USERS),
             hash_id(uid),
             UserEntry::parse,
             |u| u.uid == uid,
@@ -289,8 +291,8 @@ impl<'a> View<'a> {
 
     pub fn group_by_name(&self, name: &[u8]) -> Result<Option<GroupEntry<'a>>, FormatError> {
         self.find(
-            self.group_names,
-            self.groups,
+            self.section(GROUP_NAMES),
+            self.section(GROUPS),
             hash_name(name),
             GroupEntry::parse,
             |g| g.name == name,
@@ -299,8 +301,8 @@ impl<'a> View<'a> {
 
     pub fn group_by_gid(&self, gid: u32) -> Result<Option<GroupEntry<'a>>, FormatError> {
         self.find(
-            self.group_gids,
-            self.groups,
+            self.section(GROUP_GIDS),
+            self.section(GROUPS),
             hash_id(gid),
             GroupEntry::parse,
             |g| g.gid == gid,
@@ -310,12 +312,12 @@ impl<'a> View<'a> {
     /// The user at enumeration position `pos` (0 is the first) and the
     /// position of the next one; `None` past the last.
     pub fn user_at(&self, pos: usize) -> Result<Option<(UserEntry<'a>, usize)>, FormatError> {
-        at(self.users, pos, UserEntry::parse)
+        at(self.section(USERS), pos, UserEntry::parse)
     }
 
     /// Like [`View::user_at`], for groups.
     pub fn group_at(&self, pos: usize) -> Result<Option<(GroupEntry<'a>, usize)>, FormatError> {
-        at(self.groups, pos, GroupEntry::parse)
+        at(self.section(GROUPS), pos, GroupEntry::parse)
     }
 
     /// Linear probing over a table built by `write::index`. Bounded by the slot

@@ -76,12 +76,14 @@ fn setup(name: &str) -> Setup {
     let bytes = compile(&s, &HostPolicy::with_defaults("web-01"), NOW).unwrap();
     let paths = Paths {
         snapshot: dir.join("snapshot"),
+        passwd: dir.join("passwd"),
         confirmed: dir.join("confirmed"),
         events: dir.join("events.jsonl"),
         skel: dir.join("skel"),
     };
     std::fs::write(&paths.snapshot, bytes).unwrap();
     std::fs::write(&paths.confirmed, format!("{}\n", NOW - 10)).unwrap();
+    std::fs::write(&paths.passwd, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
     Setup { dir, paths, ca }
 }
 
@@ -232,6 +234,13 @@ fn a_session_without_a_valid_certificate_is_refused() {
     let mut su = pam("alice");
     su.service = "su".into();
     assert_eq!(run(&s, &mut su, open_session), Verdict::Ignore);
+    // With no usable snapshot, only local accounts pass through.
+    std::fs::remove_file(&s.paths.snapshot).unwrap();
+    assert_eq!(run(&s, &mut pam("root"), open_session), Verdict::Ignore);
+    assert_eq!(
+        run(&s, &mut pam("alice"), open_session),
+        Verdict::SessionError
+    );
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
 
