@@ -391,10 +391,11 @@ fn granted_person(view: &View<'_>, account: &str, cert: &VerifiedCert) -> Result
         .iter()
         .filter(|p| granted.contains(&p.as_str()))
     {
-        if let Some(person) = view.user_by_name(principal.as_bytes())? {
-            if person.kind == Kind::Person && check_user(&person).is_ok() {
-                return Ok(principal.clone());
-            }
+        if let Some(person) = view.user_by_name(principal.as_bytes())?
+            && person.kind == Kind::Person
+            && check_user(&person).is_ok()
+        {
+            return Ok(principal.clone());
         }
     }
     Err(Denial::NotGranted)

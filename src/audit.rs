@@ -158,7 +158,7 @@ fn quote(v: &str) -> String {
     let v = bounded(v);
     let plain = !v.is_empty()
         && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.@:/+=,".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@:/+=,#".contains(c));
     if plain {
         return v;
     }

@@ -369,7 +369,7 @@ fn check_host_binding(cert: &Certificate, rules: &Rules<'_>) -> Result<String, C
 
 /// One `addr/len` network of a `source-address` list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Network {
+pub(crate) struct Network {
     addr: IpAddr,
     len: u8,
 }
@@ -396,7 +396,7 @@ impl Network {
 }
 
 /// `source-address`: comma-separated addresses or CIDR networks.
-fn parse_cidr_list(list: &str) -> Result<Vec<Network>, String> {
+pub(crate) fn parse_cidr_list(list: &str) -> Result<Vec<Network>, String> {
     if list.is_empty() {
         return Err("is empty".into());
     }

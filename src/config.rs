@@ -312,13 +312,13 @@ impl Config {
                 )));
             }
         }
-        if let Some(admin) = &policy.admin_group {
-            if crate::snapshot::valid_name(&admin.name).is_err() || admin.gid == 0 {
-                return Err(invalid(format!(
-                    "roles.admin_group = {:?} / admin_gid = {}: need a valid group name and a gid other than 0",
-                    admin.name, admin.gid
-                )));
-            }
+        if let Some(admin) = &policy.admin_group
+            && (crate::snapshot::valid_name(&admin.name).is_err() || admin.gid == 0)
+        {
+            return Err(invalid(format!(
+                "roles.admin_group = {:?} / admin_gid = {}: need a valid group name and a gid other than 0",
+                admin.name, admin.gid
+            )));
         }
         if policy.min_uid == 0 || policy.min_gid == 0 {
             return Err(invalid(

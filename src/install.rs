@@ -51,11 +51,11 @@ impl Staged {
     /// Renames the file into place and fsyncs the directory. A crash at any
     /// moment leaves either the old or the new file at the destination.
     pub fn commit(mut self) -> io::Result<()> {
-        if let Some(tmp) = self.tmp.take() {
-            if let Err(e) = fs::rename(&tmp, &self.path) {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
+        if let Some(tmp) = self.tmp.take()
+            && let Err(e) = fs::rename(&tmp, &self.path)
+        {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
         File::open(dir_of(&self.path))?.sync_all()
     }
@@ -73,6 +73,29 @@ fn dir_of(path: &Path) -> &Path {
     path.parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
+}
+
+/// Removes temporary files that [`stage`] left in `dir` for a process that
+/// no longer runs (one killed mid-install): `.NAME.tmpPID`.
+pub fn remove_stale(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.starts_with('.'))
+            .and_then(|n| n.rsplit_once(".tmp"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes `bytes` to `path` atomically: [`stage`], then [`Staged::commit`].

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod ca;
 pub mod cert;
 pub mod compiled;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod install;
 pub mod local;
 pub mod login;
 pub mod offboard;
+pub mod people;
 pub mod signature;
 pub mod snapshot;
 pub mod store;

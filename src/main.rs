@@ -37,6 +37,19 @@ usage: roster [--config FILE] COMMAND
   events [--user U] [--since TIME]
                        the audit trail (/var/log/roster/events.jsonl) as a
                        table; TIME is RFC 3339 or a duration ago, like 2h
+  ca init DIR          a new user CA (ed25519) in DIR: ca (0600) and ca.pub,
+                       the line for the snapshot's user_cas
+  ca sign --ca DIR --user NAME --pubkey FILE [--host HOST|LABEL ...]
+          [--ttl 10m] [--source-address CIDR,...] [--force-command CMD]
+          [--output FILE]
+                       a certificate for NAME's key that follows roster's
+                       rules, written beside the key as KEY-cert.pub (as
+                       ssh-keygen does) unless --output says otherwise
+  snapshot build PEOPLE.toml --output DIR
+                       DIR/snapshot.json and its signature from a people
+                       file; ids are kept in PEOPLE.ledger beside it (never
+                       reused), the serial goes up by one; the issue time is
+                       $SOURCE_DATE_EPOCH when set (reproducible builds)
   snapshot compile INPUT.json --output FILE
                        [--passwd FILE] [--group FILE] [--shells FILE]
                        validate and compile a snapshot without the agent
@@ -78,6 +91,12 @@ struct Args {
     since: Option<String>,
     cert: Option<PathBuf>,
     from: Option<String>,
+    ca: Option<PathBuf>,
+    pubkey: Option<PathBuf>,
+    hosts: Vec<String>,
+    ttl: Option<String>,
+    source_address: Option<String>,
+    force_command: Option<String>,
     json: bool,
 }
 
@@ -97,6 +116,12 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             Long("user") => a.user = Some(p.value()?.string()?),
             Long("since") => a.since = Some(p.value()?.string()?),
             Long("cert") => a.cert = Some(p.value()?.into()),
+            Long("ca") => a.ca = Some(p.value()?.into()),
+            Long("pubkey") => a.pubkey = Some(p.value()?.into()),
+            Long("host") => a.hosts.push(p.value()?.string()?),
+            Long("ttl") => a.ttl = Some(p.value()?.string()?),
+            Long("source-address") => a.source_address = Some(p.value()?.string()?),
+            Long("force-command") => a.force_command = Some(p.value()?.string()?),
             Long("from") => a.from = Some(p.value()?.string()?),
             Long("help") | Short('h') => return Ok(None),
             Value(v) => a
@@ -121,9 +146,12 @@ fn run() -> Result<u8, Failure> {
         ["principals", user, cert_type, key, ..] => Ok(cmd_principals(user, cert_type, key)),
         ["events"] => cmd_events(&args),
         ["explain", user] => cmd_explain(&args, user),
+        ["ca", "init", dir] => cmd_ca_init(Path::new(dir)),
+        ["ca", "sign"] => cmd_ca_sign(&args),
         ["snapshot", "compile", input] => cmd_compile(&args, Path::new(input)),
         ["snapshot", "show", file] => cmd_show(Path::new(file)),
         ["snapshot", "sign", input] => cmd_sign(&args, Path::new(input)),
+        ["snapshot", "build", people] => cmd_build(&args, Path::new(people)),
         _ => Err(Failure(format!("unknown command\n{USAGE}"), 2)),
     }
 }
@@ -570,6 +598,59 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+// ---- the user CA ---------------------------------------------------------------
+
+fn cmd_ca_init(dir: &Path) -> Result<u8, Failure> {
+    let public = roster::ca::init(dir)?;
+    println!("created the user CA in {}", dir.display());
+    println!("its public key, for the snapshot's user_cas:");
+    println!("{}", public.to_openssh()?);
+    Ok(0)
+}
+
+fn cmd_ca_sign(args: &Args) -> Result<u8, Failure> {
+    let dir = args.ca.as_deref().ok_or("ca sign needs --ca DIR")?;
+    let user = args.user.clone().ok_or("ca sign needs --user NAME")?;
+    let pubkey = args
+        .pubkey
+        .as_deref()
+        .ok_or("ca sign needs --pubkey FILE")?;
+    let ttl = args.ttl.as_deref().unwrap_or("10m");
+    let ttl_secs = roster::time::parse_duration(ttl)
+        .ok_or_else(|| Failure(format!("--ttl {ttl:?} is not a duration like 10m or 8h"), 1))?;
+    let key = ssh_key::PublicKey::from_openssh(read_text(pubkey)?.trim()).map_err(|e| {
+        Failure(
+            format!("{}: not an OpenSSH public key: {e}", pubkey.display()),
+            1,
+        )
+    })?;
+    let request = roster::ca::Request {
+        user,
+        hosts: args.hosts.clone(),
+        ttl_secs,
+        source_address: args.source_address.clone(),
+        force_command: args.force_command.clone(),
+    };
+    let cert = roster::ca::sign(&roster::ca::load(dir)?, &key, &request, now())?;
+    let output = args.output.clone().unwrap_or_else(|| {
+        let name = pubkey.to_string_lossy();
+        PathBuf::from(format!(
+            "{}-cert.pub",
+            name.strip_suffix(".pub").unwrap_or(&name)
+        ))
+    });
+    std::fs::write(&output, format!("{}\n", cert.to_openssh()?))
+        .map_err(|e| Failure(format!("{}: {e}", output.display()), 1))?;
+    println!(
+        "wrote {}: {} (serial {}), valid until {}",
+        output.display(),
+        cert.key_id(),
+        cert.serial(),
+        format_rfc3339(cert.valid_before() as UnixTime)
+    );
+    Ok(0)
+}
+
 // ---- snapshot tools ----------------------------------------------------------
 
 fn cmd_compile(args: &Args, input: &Path) -> Result<u8, Failure> {
@@ -622,6 +703,67 @@ fn cmd_show(file: &Path) -> Result<u8, Failure> {
     println!("size:         {} bytes", h.file_len);
     println!("checksums:    {integrity}");
     Ok(if integrity == "ok" { 0 } else { 1 })
+}
+
+fn cmd_build(args: &Args, people_path: &Path) -> Result<u8, Failure> {
+    let out = args
+        .output
+        .as_deref()
+        .ok_or("snapshot build needs --output DIR")?;
+    let base = people_path.parent().unwrap_or(Path::new("."));
+    let people = roster::people::parse(&read_text(people_path)?)
+        .map_err(|e| Failure(format!("{}: {e}", people_path.display()), 1))?;
+    let ledger_path = people_path.with_extension("ledger");
+    let mut ledger: roster::people::Ledger = match std::fs::read(&ledger_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Failure(format!("{}: {e}", ledger_path.display()), 1))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => return Err(Failure(format!("{}: {e}", ledger_path.display()), 1)),
+    };
+    let mut user_cas = Vec::new();
+    for file in &people.snapshot.user_cas {
+        let text = read_text(&base.join(file))?;
+        user_cas.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    // Reproducible builds: the same inputs, ledger and time give the same bytes.
+    let now = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(t) => t
+            .parse()
+            .map_err(|_| Failure(format!("SOURCE_DATE_EPOCH={t:?} is not a number"), 1))?,
+        Err(_) => now(),
+    };
+    let snapshot = roster::people::build(&people, &user_cas, &mut ledger, now)
+        .map_err(|e| Failure(format!("{}: {e}", people_path.display()), 1))?;
+    let mut json = serde_json::to_vec_pretty(&snapshot)?;
+    json.push(b'\n');
+    let key_path = base.join(&people.snapshot.signing_key);
+    let key = ssh_key::PrivateKey::from_openssh(read(&key_path)?)
+        .map_err(|e| Failure(format!("{}: {e}", key_path.display()), 1))?;
+    let sig = roster::signature::sign(&key, &json)?;
+    std::fs::create_dir_all(out).map_err(|e| Failure(format!("{}: {e}", out.display()), 1))?;
+    let write = |path: PathBuf, bytes: &[u8]| {
+        roster::install::write_atomic(&path, bytes, 0o644)
+            .map_err(|e| Failure(format!("{}: {e}", path.display()), 1))
+    };
+    write(out.join("snapshot.json"), &json)?;
+    write(out.join("snapshot.json.sig"), sig.as_bytes())?;
+    let mut ledger_json = serde_json::to_vec_pretty(&ledger)?;
+    ledger_json.push(b'\n');
+    write(ledger_path.clone(), &ledger_json)?;
+    println!(
+        "built serial {} into {}: {} accounts, {} groups; ids kept in {}",
+        ledger.serial,
+        out.join("snapshot.json").display(),
+        snapshot["users"].as_array().map_or(0, Vec::len),
+        snapshot["groups"].as_array().map_or(0, Vec::len),
+        ledger_path.display()
+    );
+    Ok(0)
 }
 
 fn cmd_sign(args: &Args, input: &Path) -> Result<u8, Failure> {

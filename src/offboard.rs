@@ -166,10 +166,10 @@ fn processes_of(who: &Offboarded) -> Vec<Pid> {
         });
         let by_session = std::fs::read(dir.join("environ"))
             .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()));
-        if by_uid || by_session {
-            if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
-                seen.insert(p);
-            }
+        if (by_uid || by_session)
+            && let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
+        {
+            seen.insert(p);
         }
     }
     seen.into_iter().collect()

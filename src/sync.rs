@@ -143,6 +143,12 @@ pub fn sync_once(
     now: UnixTime,
 ) -> Result<Synced, SyncError> {
     let dir = &config.state_dir;
+    // One sync at a time (the agent, and an operator's `roster sync`): an
+    // exclusive lock on the state directory, released when this returns.
+    let _lock = lock_state(dir)?;
+    // A sync killed mid-install (kill -9, power loss) leaves its temporary
+    // files; the installed ones are whole either way.
+    install::remove_stale(dir);
     // A state file that cannot be read is started afresh (rollback is
     // still refused against the installed snapshot's serial), and says so.
     let (mut state, state_problem) = match State::load(dir) {
@@ -207,10 +213,10 @@ fn attempt(
             // An unchanged snapshot must still be valid: a source that
             // stopped publishing but answers 304 must not keep hosts fresh.
             Some(serial) => {
-                if let Some(valid_until) = installed_valid_until(&dir.join(SNAPSHOT_FILE)) {
-                    if valid_until <= now {
-                        return Err(SyncError::Refused(SourceError::Expired { valid_until }));
-                    }
+                if let Some(valid_until) = installed_valid_until(&dir.join(SNAPSHOT_FILE))
+                    && valid_until <= now
+                {
+                    return Err(SyncError::Refused(SourceError::Expired { valid_until }));
                 }
                 return Ok(Synced::Unchanged { serial });
             }
@@ -240,13 +246,13 @@ fn attempt(
         validate(verified.bytes, &config.policy, local, now).map_err(SyncError::Refused)?;
 
     let highest = state.highest_serial.into_iter().chain(installed).max();
-    if let Some(highest) = highest {
-        if snapshot.serial < highest {
-            return Err(SyncError::Rollback {
-                offered: snapshot.serial,
-                highest,
-            });
-        }
+    if let Some(highest) = highest
+        && snapshot.serial < highest
+    {
+        return Err(SyncError::Rollback {
+            offered: snapshot.serial,
+            highest,
+        });
     }
     if installed == Some(snapshot.serial) {
         state.etag = validators.etag;
@@ -323,6 +329,22 @@ fn attempt(
         previous: installed,
         offboarded,
     })
+}
+
+/// Takes the state directory's lock (`.lock`, 0600), waiting for a sync
+/// that holds it.
+fn lock_state(dir: &Path) -> Result<std::fs::File, SyncError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|f| f.lock().map(|()| f))
+        .map_err(|error| SyncError::Install { path, error })?;
+    Ok(file)
 }
 
 /// The serial of the installed compiled snapshot, if it is usable.

@@ -1045,3 +1045,418 @@ fn sshd_and_its_sessions_die_with_the_host() {
 fn sshd_that_cannot_start_fails_the_test_with_its_log() {
     SshHost::start(Setup::stock(&["NoSuchOption yes"]));
 }
+
+// --- roster's own CA (`roster ca init`, `roster ca sign`) ---
+
+/// What a `roster` command run on the host (outside the namespace) printed and how it
+/// ended.
+struct Ran {
+    status: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the built `roster` with `args`, outside the namespace.
+fn roster(args: &[&str]) -> Ran {
+    let out = std::process::Command::new(&common::artifacts().roster)
+        .args(args)
+        .output()
+        .expect("run roster");
+    Ran {
+        status: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// `roster ca init DIR`; panics unless it succeeds and creates `ca` (0600) and `ca.pub`,
+/// whose line it prints. The CA as a [`Key`].
+fn roster_ca_init(dir: &Path) -> Key {
+    use std::os::unix::fs::PermissionsExt;
+    let ran = roster(&["ca", "init", path(dir)]);
+    let ca = Key {
+        private: dir.join("ca"),
+        public: dir.join("ca.pub"),
+    };
+    assert_eq!(ran.status, Some(0), "roster ca init failed: {}", ran.stderr);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&ca.private), 0o600, "mode of {}", ca.private.display());
+    assert!(
+        ran.stdout.lines().any(|l| l == ca.public_line()),
+        "roster ca init did not print ca.pub ({}):\n{}",
+        ca.public_line(),
+        ran.stdout
+    );
+    ca
+}
+
+/// Seconds since the epoch.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `t` as `date -u` prints it with `FORMAT`.
+fn utc(t: u64, format: &str) -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", &format!("@{t}"), &format!("+{format}")])
+        .output()
+        .expect("run date");
+    assert!(out.status.success(), "date failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+}
+
+/// A certificate `roster ca sign` made, and when.
+struct Signed {
+    cert: PathBuf,
+    /// `alice@2026-…Z`.
+    key_id: String,
+    serial: u64,
+    /// When it was signed (Unix seconds), as its key ID says.
+    signed_at: u64,
+    /// `ssh-keygen -L -f CERT`, in UTC.
+    listing: String,
+}
+
+/// `roster ca sign --ca DIR --user USER --pubkey KEY.pub --output … ARGS`; panics unless it
+/// succeeds. The key ID must name `user` and a second between the command's start and end.
+fn roster_ca_sign(ca_dir: &Path, user: &str, key: &Key, args: &[&str]) -> Signed {
+    let folder = ca_dir
+        .parent()
+        .unwrap()
+        .join(format!("roster-certs/{}", unix_now_nanos()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let cert = folder.join("key-cert.pub");
+    let before = unix_now();
+    let mut argv = vec![
+        "ca",
+        "sign",
+        "--ca",
+        path(ca_dir),
+        "--user",
+        user,
+        "--pubkey",
+        path(&key.public),
+        "--output",
+        path(&cert),
+    ];
+    argv.extend_from_slice(args);
+    let ran = roster(&argv);
+    let after = unix_now();
+    assert_eq!(
+        ran.status,
+        Some(0),
+        "roster {argv:?} failed:\n{}{}",
+        ran.stdout,
+        ran.stderr
+    );
+    let out = std::process::Command::new("ssh-keygen")
+        .env("TZ", "UTC")
+        .arg("-L")
+        .arg("-f")
+        .arg(&cert)
+        .output()
+        .expect("run ssh-keygen -L");
+    assert!(out.status.success(), "ssh-keygen -L failed: {out:?}");
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| -> String {
+        listing
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name:?} in ssh-keygen -L:\n{listing}"))
+            .to_owned()
+    };
+    let key_id = field("Key ID: ").trim_matches('"').to_owned();
+    let serial: u64 = field("Serial: ").parse().expect("a numeric serial");
+    let signed_at = (before..=after)
+        // `NAME@TIME#HEX`: the person, the time, and the serial's high
+        // 32 bits, which keep key IDs unique within a second.
+        .find(|&t| key_id == format!("{user}@{}#{:x}", utc(t, "%Y-%m-%dT%H:%M:%SZ"), serial >> 32))
+        .unwrap_or_else(|| {
+            panic!(
+                "key ID {key_id:?} is not {user}@<a time between {} and {}>:\n{listing}",
+                utc(before, "%FT%TZ"),
+                utc(after, "%FT%TZ")
+            )
+        });
+    assert_eq!(
+        ran.stdout,
+        format!(
+            "wrote {}: {key_id} (serial {serial}), valid until {}\n",
+            cert.display(),
+            // The lifetime is the ttl (default 10 minutes), starting a minute
+            // before signing; callers giving --ttl check the listing.
+            utc(signed_at - 60 + ttl_of(args), "%FT%TZ")
+        ),
+        "what roster ca sign printed"
+    );
+    Signed {
+        cert,
+        key_id,
+        serial,
+        signed_at,
+        listing,
+    }
+}
+
+fn unix_now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// The `--ttl` among `args` in seconds (only the forms these tests use), else the
+/// default 10 minutes.
+fn ttl_of(args: &[&str]) -> u64 {
+    let Some(i) = args.iter().position(|a| *a == "--ttl") else {
+        return 600;
+    };
+    let ttl = args[i + 1];
+    let (n, unit) = ttl.split_at(ttl.len() - 1);
+    let n: u64 = n.parse().expect("a ttl like 17m");
+    n * match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        other => panic!("unit {other:?}"),
+    }
+}
+
+/// A host with roster wired in, trusting only a CA made by `roster ca init` (serial 1 of
+/// the snapshot lists its `ca.pub` in `user_cas`).
+struct RosterCaWorld {
+    host: SshHost,
+    ca_dir: PathBuf,
+    ca: Key,
+    alice: Key,
+}
+
+impl RosterCaWorld {
+    fn with(setup: Setup) -> RosterCaWorld {
+        let host = SshHost::start(setup);
+        let ca_dir = host.dir().join("roster-ca");
+        let ca = roster_ca_init(&ca_dir);
+        let alice = host.key("alice");
+        host.install(&snapshot(1, &[&ca], &users(), NOTHING_REVOKED));
+        RosterCaWorld {
+            host,
+            ca_dir,
+            ca,
+            alice,
+        }
+    }
+
+    fn sign(&self, args: &[&str]) -> Signed {
+        roster_ca_sign(&self.ca_dir, "alice", &self.alice, args)
+    }
+
+    fn login(&self, signed: &Signed) -> Login {
+        self.host
+            .ssh("alice", &self.alice, Some(&signed.cert), "id; pwd")
+    }
+
+    fn in_log(&self, signed: &Signed) -> String {
+        cert_in_log(&self.alice, &signed.key_id, signed.serial, &self.ca)
+    }
+}
+
+#[test]
+fn certificate_from_roster_ca_sign_logs_in() {
+    let w = RosterCaWorld::with(Setup::roster());
+    let signed = w.sign(&[]);
+    let login = w.login(&signed);
+    assert_session(&login, ALICE_SESSION);
+    assert_accepted(&login, "alice", &w.in_log(&signed));
+    let start = login.event("session_start");
+    assert_eq!(
+        (&start["key_id"], &start["serial"], &start["ca"]),
+        (
+            &signed.key_id.as_str().into(),
+            &signed.serial.into(),
+            &w.ca.fingerprint().as_str().into()
+        ),
+        "{login}"
+    );
+}
+
+#[test]
+fn roster_ca_sign_writes_exactly_the_requested_certificate() {
+    let w = RosterCaWorld::with(Setup::roster());
+    let signed = w.sign(&[
+        "--host",
+        "web-01",
+        "--host",
+        "dc1",
+        "--ttl",
+        "17m",
+        "--source-address",
+        "127.0.0.1/32",
+        "--force-command",
+        "echo forced; id",
+    ]);
+    let hosts = "web-01,dc1";
+    // ssh-keygen prints an extension it does not know as the hex of its data: the value as
+    // an SSH string (length, bytes), as `ssh-keygen -O extension:hosts@roster=…` encodes it.
+    let hex: String = format!("{:08x}", hosts.len())
+        .chars()
+        .chain(
+            hosts
+                .bytes()
+                .flat_map(|b| format!("{b:02x}").chars().collect::<Vec<_>>()),
+        )
+        .collect();
+    let t = signed.signed_at;
+    let expected = format!(
+        "{cert}:\n\
+         \x20       Type: ssh-ed25519-cert-v01@openssh.com user certificate\n\
+         \x20       Public key: ED25519-CERT {key}\n\
+         \x20       Signing CA: ED25519 {ca} (using ssh-ed25519)\n\
+         \x20       Key ID: \"{key_id}\"\n\
+         \x20       Serial: {serial}\n\
+         \x20       Valid: from {from} to {to}\n\
+         \x20       Principals: \n\
+         \x20               alice\n\
+         \x20       Critical Options: \n\
+         \x20               force-command echo forced; id\n\
+         \x20               source-address 127.0.0.1/32\n\
+         \x20       Extensions: \n\
+         \x20               hosts@roster UNKNOWN OPTION: {hex} (len {len})\n\
+         \x20               permit-X11-forwarding\n\
+         \x20               permit-agent-forwarding\n\
+         \x20               permit-port-forwarding\n\
+         \x20               permit-pty\n\
+         \x20               permit-user-rc\n",
+        cert = signed.cert.display(),
+        key = w.alice.fingerprint(),
+        ca = w.ca.fingerprint(),
+        key_id = signed.key_id,
+        serial = signed.serial,
+        // A minute backdated, then the ttl.
+        from = utc(t - 60, "%FT%T"),
+        to = utc(t - 60 + 17 * 60, "%FT%T"),
+        len = 4 + hosts.len(),
+    );
+    assert_eq!(signed.listing, expected, "ssh-keygen -L");
+    // sshd honours the options: from 127.0.0.1 the forced command runs instead of ours.
+    let login = w.login(&signed);
+    assert_session(
+        &login,
+        "forced\nuid=10001(alice) gid=10001(alice) groups=10001(alice),100(users),10010(devs)\n",
+    );
+    assert_accepted(&login, "alice", &w.in_log(&signed));
+}
+
+fn roster_ca_host_binding(require_host_binding: bool) {
+    let w = RosterCaWorld::with(Setup {
+        config: RosterConfig {
+            require_host_binding,
+            ..RosterConfig::default()
+        },
+        ..Setup::roster()
+    });
+    let db = w.sign(&["--host", "db-07"]);
+    let login = w.login(&db);
+    assert_gate_refused(
+        &login,
+        "alice",
+        &w.in_log(&db),
+        &db.key_id,
+        db.serial,
+        "certificate refused: bound to other hosts (db-07)",
+    );
+    let web = w.sign(&["--host", "web-01"]);
+    let login = w.login(&web);
+    assert_session(&login, ALICE_SESSION);
+    assert_accepted(&login, "alice", &w.in_log(&web));
+}
+
+#[test]
+fn roster_ca_certificate_for_another_host_is_refused_and_for_this_host_accepted() {
+    roster_ca_host_binding(false);
+}
+
+#[test]
+fn roster_ca_certificate_for_another_host_is_refused_and_for_this_host_accepted_when_binding_is_required()
+ {
+    roster_ca_host_binding(true);
+}
+
+/// A sandbox folder (root-owned, removed on drop) with a CA made by `roster ca init`.
+fn sandbox_ca() -> (common::Sandbox, PathBuf, Key) {
+    let sandbox = common::Sandbox::new();
+    let dir = sandbox.dir().join("roster-ca");
+    let ca = roster_ca_init(&dir);
+    (sandbox, dir, ca)
+}
+
+#[track_caller]
+fn assert_one_line_refusal(ran: &Ran, what: &str) {
+    assert!(
+        ran.status == Some(1)
+            && ran.stdout.is_empty()
+            && ran.stderr.starts_with("roster: ")
+            && ran.stderr.ends_with('\n')
+            && ran.stderr.lines().count() == 1,
+        "{what} should fail with exit 1 and one line on stderr; status {:?}\n--- stdout\n{}--- stderr\n{}",
+        ran.status,
+        ran.stdout,
+        ran.stderr
+    );
+}
+
+#[test]
+fn roster_ca_sign_refuses_a_ttl_beyond_the_hosts_lifetime_cap() {
+    let (sandbox, dir, _ca) = sandbox_ca();
+    let user_key = sandbox.dir().join("alice");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", path(&user_key)])
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let cert = sandbox.dir().join("alice-cert.pub");
+    let ran = roster(&[
+        "ca",
+        "sign",
+        "--ca",
+        path(&dir),
+        "--user",
+        "alice",
+        "--pubkey",
+        path(&user_key.with_extension("pub")),
+        "--ttl",
+        "17h",
+        "--output",
+        path(&cert),
+    ]);
+    assert_one_line_refusal(&ran, "roster ca sign --ttl 17h");
+    assert!(
+        ran.stderr.contains("ttl"),
+        "the message should name the ttl: {}",
+        ran.stderr
+    );
+    assert!(!cert.exists(), "a refused signing wrote {}", cert.display());
+}
+
+#[test]
+fn roster_ca_init_refuses_an_existing_ca_and_leaves_it_unchanged() {
+    let (_sandbox, dir, ca) = sandbox_ca();
+    let private = std::fs::read(&ca.private).unwrap();
+    let public = std::fs::read(&ca.public).unwrap();
+    let ran = roster(&["ca", "init", path(&dir)]);
+    assert_one_line_refusal(&ran, "roster ca init on an existing CA");
+    assert_eq!(
+        (
+            std::fs::read(&ca.private).unwrap(),
+            std::fs::read(&ca.public).unwrap()
+        ),
+        (private, public),
+        "roster ca init changed the existing CA"
+    );
+}

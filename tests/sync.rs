@@ -474,14 +474,15 @@ fn assert_same_names(a: &Attempt) {
     );
 }
 
-/// The state directory holds the installed files and no temporary (dot) file.
+/// The state directory holds the installed files and no temporary (dot)
+/// file other than the sync's lock, `.lock`.
 #[track_caller]
 fn assert_installed_files(files: &Files) {
     for name in INSTALLED_FILES {
         assert!(files.contains_key(name), "no {name}: {files:#?}");
     }
     assert!(
-        files.keys().all(|n| !n.starts_with('.')),
+        files.keys().all(|n| !n.starts_with('.') || n == ".lock"),
         "temporary file left behind: {files:#?}"
     );
 }
@@ -682,7 +683,7 @@ fn rollback_is_refused_even_after_the_snapshot_file_is_lost() {
     );
     let left = files(&out[4]);
     assert!(
-        !left.contains_key("snapshot") && left.keys().all(|n| !n.starts_with('.')),
+        !left.contains_key("snapshot") && left.keys().all(|n| !n.starts_with('.') || n == ".lock"),
         "{left:#?}"
     );
     assert_eq!(out[5].status, 2, "alice must not resolve: {:#?}", out[5]);

@@ -82,12 +82,12 @@ fn answer(errnop: *mut c_int, f: impl FnOnce() -> Result<(), Outcome>) -> c_int 
         }
     };
     let (status, errno) = crate::status(outcome);
-    if let Some(errno) = errno {
-        if !errnop.is_null() {
-            // SAFETY: glibc passes a valid pointer to the calling thread's
-            // errno (checked non-NULL above).
-            unsafe { *errnop = errno };
-        }
+    if let Some(errno) = errno
+        && !errnop.is_null()
+    {
+        // SAFETY: glibc passes a valid pointer to the calling thread's
+        // errno (checked non-NULL above).
+        unsafe { *errnop = errno };
     }
     status as c_int
 }

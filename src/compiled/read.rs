@@ -66,10 +66,10 @@ impl Layout {
             }
             // In bounds of `bytes`, so these fit in usize.
             let range = start as usize..end as usize;
-            if let Some(slot) = REQUIRED.iter().position(|s| *s as u32 == kind) {
-                if found[slot].replace((range, items)).is_some() {
-                    return Err(FormatError::BadSectionTable);
-                }
+            if let Some(slot) = REQUIRED.iter().position(|s| *s as u32 == kind)
+                && found[slot].replace((range, items)).is_some()
+            {
+                return Err(FormatError::BadSectionTable);
             }
         }
         let mut sections = [(0, 0); REQUIRED.len()];

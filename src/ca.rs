@@ -1,0 +1,292 @@
+//! A small CA for users' certificates, for teams without a central identity
+//! service: `roster ca init DIR` and `roster ca sign`. Every certificate it
+//! issues follows roster's own rules (see `cert.rs`), so a host accepts it
+//! as it is.
+
+use ssh_key::certificate::{Builder, CertType};
+use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
+use std::fmt;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+use crate::cert::{HOST_BINDING_EXTENSION, parse_cidr_list};
+use crate::compiled::HostPolicy;
+use crate::snapshot::valid_name;
+use crate::time::{UnixTime, format_rfc3339};
+
+/// The CA's private key inside its directory (0600); the public key is
+/// `ca.pub` beside it, the line to put in the snapshot's `user_cas`.
+pub const KEY_FILE: &str = "ca";
+
+/// The extensions ssh-keygen grants by default: a normal interactive login.
+const DEFAULT_EXTENSIONS: [&str; 5] = [
+    "permit-X11-forwarding",
+    "permit-agent-forwarding",
+    "permit-port-forwarding",
+    "permit-pty",
+    "permit-user-rc",
+];
+
+/// Certificates start this long before they are signed, for clocks that
+/// run a little behind the CA's.
+const BACKDATE_SECS: u64 = 60;
+
+#[derive(Debug)]
+pub enum CaError {
+    Io(String, io::Error),
+    Key(String),
+    Invalid(String),
+}
+
+impl fmt::Display for CaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Io(what, e) => write!(f, "{what}: {e}"),
+            Self::Key(e) => write!(f, "{e}"),
+            Self::Invalid(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CaError {}
+
+fn rng() -> ssh_key::rand_core::UnwrapErr<ssh_key::getrandom::SysRng> {
+    ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng)
+}
+
+/// Creates `dir` (0700) with a new ed25519 CA key (`ca`, 0600) and its
+/// public key (`ca.pub`). Refuses to overwrite an existing CA.
+pub fn init(dir: &Path) -> Result<PublicKey, CaError> {
+    let io = |what: &str| {
+        let what = format!("{}: {what}", dir.display());
+        move |e| CaError::Io(what, e)
+    };
+    let key_path = dir.join(KEY_FILE);
+    if key_path.exists() {
+        return Err(CaError::Invalid(format!(
+            "{}: a CA key is already there; roster never overwrites one",
+            key_path.display()
+        )));
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io("create"))?;
+    // Also when the directory already existed: the CA key's folder is private.
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io("chmod"))?;
+    let mut key = PrivateKey::random(&mut rng(), Algorithm::Ed25519)
+        .map_err(|e| CaError::Key(e.to_string()))?;
+    // The comment travels in ca.pub and snapshots: no local path in it.
+    key.set_comment("roster-user-ca");
+    let private = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| CaError::Key(e.to_string()))?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| CaError::Key(e.to_string()))?;
+    // Both files are written before either appears.
+    let staged_key =
+        crate::install::stage(&key_path, private.as_bytes(), 0o600).map_err(io("ca"))?;
+    let pub_path = dir.join(format!("{KEY_FILE}.pub"));
+    let staged_pub = crate::install::stage(&pub_path, format!("{public}\n").as_bytes(), 0o644)
+        .map_err(io("ca.pub"))?;
+    staged_pub.commit().map_err(io("ca.pub"))?;
+    staged_key.commit().map_err(io("ca"))?;
+    Ok(key.public_key().clone())
+}
+
+/// Reads the CA key of a directory made by [`init`].
+pub fn load(dir: &Path) -> Result<PrivateKey, CaError> {
+    let path = dir.join(KEY_FILE);
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| CaError::Io(path.display().to_string(), e))?;
+    PrivateKey::from_openssh(&text).map_err(|e| CaError::Key(format!("{}: {e}", path.display())))
+}
+
+/// What a certificate is for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The person (or service account) it names: its only principal.
+    pub user: String,
+    /// Host names or labels it is bound to (`hosts@roster`); empty: any host.
+    pub hosts: Vec<String>,
+    pub ttl_secs: u64,
+    pub source_address: Option<String>,
+    pub force_command: Option<String>,
+}
+
+/// Signs `key` for `req` at `now`: principal = the user, key ID naming the
+/// person and the time (and part of the serial, to be unique), a random
+/// serial, the host binding when hosts are given, valid for `ttl` starting
+/// a minute before `now`.
+pub fn sign(
+    ca: &PrivateKey,
+    key: &PublicKey,
+    req: &Request,
+    now: UnixTime,
+) -> Result<Certificate, CaError> {
+    let invalid = |m: String| CaError::Invalid(m);
+    valid_name(&req.user)
+        .map_err(|_| invalid(format!("{:?} is not a valid user name", req.user)))?;
+    let max = HostPolicy::with_defaults("").max_cert_lifetime_secs;
+    if !(BACKDATE_SECS * 2..=max).contains(&req.ttl_secs) {
+        return Err(invalid(format!(
+            "ttl must be between {}s and {}s: hosts refuse longer-lived certificates by default \
+             (their [certificates] max_lifetime; keep the ttl within it)",
+            BACKDATE_SECS * 2,
+            max
+        )));
+    }
+    for h in &req.hosts {
+        if h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(invalid(format!(
+                "host or label {h:?}: use letters, digits, '-', '_' and '.'"
+            )));
+        }
+    }
+    if let Some(list) = &req.source_address {
+        parse_cidr_list(list).map_err(|e| invalid(format!("source address {list:?}: {e}")))?;
+    }
+    if req.force_command.as_deref() == Some("") {
+        return Err(invalid("force-command is empty".into()));
+    }
+    // The lifetime is the ttl, its first minute in the past.
+    let now = u64::try_from(now).unwrap_or(0);
+    let after = now.saturating_sub(BACKDATE_SECS);
+    let sshkey = |e: ssh_key::Error| CaError::Key(e.to_string());
+    let mut b = Builder::new_with_random_nonce(
+        &mut rng(),
+        key.key_data().clone(),
+        after,
+        after + req.ttl_secs,
+    )
+    .map_err(sshkey)?;
+    let mut serial = [0u8; 8];
+    ssh_key::getrandom::fill(&mut serial)
+        .map_err(|e| CaError::Key(format!("no randomness for the serial: {e}")))?;
+    // Unique, and naming the person and the time: revoking one key ID
+    // never hits another certificate signed in the same second.
+    let serial = u64::from_le_bytes(serial);
+    let key_id = format!(
+        "{}@{}#{:x}",
+        req.user,
+        format_rfc3339(now as UnixTime),
+        serial >> 32
+    );
+    b.serial(serial).map_err(sshkey)?;
+    b.cert_type(CertType::User).map_err(sshkey)?;
+    b.key_id(key_id).map_err(sshkey)?;
+    b.valid_principal(&req.user).map_err(sshkey)?;
+    for ext in DEFAULT_EXTENSIONS {
+        b.extension(ext, "").map_err(sshkey)?;
+    }
+    if !req.hosts.is_empty() {
+        b.extension(HOST_BINDING_EXTENSION, req.hosts.join(","))
+            .map_err(sshkey)?;
+    }
+    if let Some(list) = &req.source_address {
+        b.critical_option("source-address", list).map_err(sshkey)?;
+    }
+    if let Some(cmd) = &req.force_command {
+        b.critical_option("force-command", cmd).map_err(sshkey)?;
+    }
+    b.sign(ca).map_err(sshkey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::{Revocations, Rules, verify};
+
+    struct None_;
+    impl Revocations for None_ {
+        fn revoked(&self, _: u64, _: &str, _: &str) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn issued_certificates_pass_roster_rules() {
+        let dir = std::env::temp_dir().join(format!("roster-ca-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let public = init(&dir).unwrap();
+        assert!(init(&dir).is_err(), "an existing CA was overwritten");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&dir), mode(&dir.join("ca"))), (0o700, 0o600));
+        let ca = load(&dir).unwrap();
+        assert_eq!(ca.public_key().key_data(), public.key_data());
+
+        let user = PrivateKey::random(&mut rng(), Algorithm::Ed25519).unwrap();
+        let now = 1_795_600_800;
+        let req = Request {
+            user: "alice".into(),
+            hosts: vec!["web-01".into(), "dc1".into()],
+            ttl_secs: 600,
+            source_address: Some("10.0.0.0/8".into()),
+            force_command: None,
+        };
+        let cert = sign(&ca, user.public_key(), &req, now).unwrap();
+        assert_eq!(cert.valid_principals(), ["alice"]);
+        assert!(
+            cert.key_id().starts_with("alice@2026-11-25T10:00:00Z#"),
+            "{}",
+            cert.key_id()
+        );
+        assert_eq!(cert.valid_before() - cert.valid_after(), 600);
+        let host = HostPolicy {
+            host_labels: vec!["dc1".into()],
+            ..HostPolicy::with_defaults("db-07")
+        };
+        let rules = Rules {
+            cas: std::slice::from_ref(&public),
+            host: &host,
+            revoked: &None_,
+            now,
+            client: Some("10.1.2.3".parse().unwrap()),
+        };
+        let v = verify(&cert, &rules).unwrap();
+        assert_eq!(v.source_address.as_deref(), Some("10.0.0.0/8"));
+        let other = sign(&ca, user.public_key(), &req, now).unwrap();
+        assert_ne!(cert.serial(), other.serial(), "serials are random");
+        assert_ne!(cert.key_id(), other.key_id(), "key IDs are unique");
+        let full_day = Request {
+            ttl_secs: 16 * 3600,
+            ..req.clone()
+        };
+        assert!(
+            sign(&ca, user.public_key(), &full_day, now).is_ok(),
+            "the default cap itself"
+        );
+
+        for bad in [
+            Request {
+                user: "Alice".into(),
+                ..req.clone()
+            },
+            Request {
+                ttl_secs: 17 * 3600,
+                ..req.clone()
+            },
+            Request {
+                hosts: vec!["web 01".into()],
+                ..req.clone()
+            },
+            Request {
+                source_address: Some("10.0.0.0/99".into()),
+                ..req.clone()
+            },
+        ] {
+            assert!(sign(&ca, user.public_key(), &bad, now).is_err(), "{bad:?}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,371 @@
+//! `roster snapshot build`: a short, human-edited people file becomes the
+//! source snapshot the hosts pull, for teams without an identity service.
+//!
+//! Ids are kept in a ledger beside the people file: a name keeps its id
+//! forever, and an id is never handed to anyone else, even after the name
+//! is removed. Given the same people file, ledger and time, the output is
+//! byte for byte the same (ed25519 signatures are deterministic too).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::snapshot::valid_name;
+use crate::time::{UnixTime, format_rfc3339, parse_duration};
+
+/// The people file (TOML). Unknown keys are errors, with their line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct People {
+    pub snapshot: Settings,
+    #[serde(default)]
+    pub person: Vec<Account>,
+    #[serde(default)]
+    pub shared: Vec<Account>,
+    #[serde(default)]
+    pub service: Vec<Account>,
+    #[serde(default)]
+    pub sudo: Vec<Value>,
+    #[serde(default)]
+    pub revoked: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The private key that signs the snapshot (OpenSSH format), relative
+    /// to the people file.
+    pub signing_key: String,
+    /// Files holding the user CA public keys (`roster ca init` writes
+    /// `ca.pub`), relative to the people file.
+    #[serde(default)]
+    pub user_cas: Vec<String>,
+    #[serde(default = "default_valid_for")]
+    pub valid_for: String,
+    #[serde(default = "default_first_id")]
+    pub first_id: u32,
+    #[serde(default = "default_home")]
+    pub home: String,
+    #[serde(default = "default_shell")]
+    pub shell: String,
+}
+
+fn default_valid_for() -> String {
+    "7d".into()
+}
+fn default_first_id() -> u32 {
+    10_000
+}
+fn default_home() -> String {
+    "/home".into()
+}
+fn default_shell() -> String {
+    "/bin/bash".into()
+}
+
+/// A person, shared account or service account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub name: String,
+    #[serde(default)]
+    pub full_name: String,
+    #[serde(default = "default_role")]
+    pub role: String,
+    #[serde(default = "default_state")]
+    pub state: String,
+    /// Named groups the account belongs to.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// For a shared account: the persons who may enter it.
+    #[serde(default)]
+    pub persons: Vec<String>,
+}
+
+fn default_role() -> String {
+    "user".into()
+}
+fn default_state() -> String {
+    "active".into()
+}
+
+/// Ids ever handed out, and the serial of the last build.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub serial: u64,
+    /// `user:NAME` and `group:NAME` → id. Entries are never removed.
+    pub ids: BTreeMap<String, u32>,
+    pub next_id: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+impl Ledger {
+    /// The id of `key`, handing out the next one the first time.
+    fn id(&mut self, key: String) -> Result<u32, BuildError> {
+        if let Some(id) = self.ids.get(&key) {
+            return Ok(*id);
+        }
+        let id = self.next_id;
+        self.next_id = id
+            .checked_add(1)
+            .filter(|n| *n <= i32::MAX as u32)
+            .ok_or_else(|| BuildError("the ledger has run out of ids".into()))?;
+        self.ids.insert(key, id);
+        Ok(id)
+    }
+}
+
+/// Parses a people file.
+pub fn parse(text: &str) -> Result<People, BuildError> {
+    toml::from_str(text).map_err(|e| {
+        let msg = e.to_string();
+        let lines: Vec<&str> = msg.lines().filter(|l| !l.trim().is_empty()).collect();
+        BuildError(match (lines.first(), lines.last()) {
+            (Some(first), Some(last)) if first != last => format!("{first}: {}", last.trim()),
+            _ => msg.trim().to_owned(),
+        })
+    })
+}
+
+/// The source snapshot for `people` (with `user_cas`, the CA key lines
+/// already read), issued at `now`. Updates `ledger`: the serial, and ids of
+/// new names.
+pub fn build(
+    people: &People,
+    user_cas: &[String],
+    ledger: &mut Ledger,
+    now: UnixTime,
+) -> Result<Value, BuildError> {
+    let err = |m: String| BuildError(m);
+    let s = &people.snapshot;
+    let valid_for = parse_duration(&s.valid_for)
+        .filter(|d| *d > 0)
+        .ok_or_else(|| err(format!("valid_for = {:?} is not a duration", s.valid_for)))?;
+    if ledger.next_id == 0 {
+        ledger.next_id = s.first_id;
+    }
+    let kinds = [
+        ("person", &people.person),
+        ("shared", &people.shared),
+        ("service", &people.service),
+    ];
+    let mut seen = BTreeSet::new();
+    for (kind, accounts) in kinds {
+        for a in accounts.iter() {
+            valid_name(&a.name)
+                .map_err(|_| err(format!("{kind} {:?}: not a valid name", a.name)))?;
+            if !seen.insert(a.name.as_str()) {
+                return Err(err(format!("{:?} is listed twice", a.name)));
+            }
+            if !["none", "user", "admin"].contains(&a.role.as_str()) {
+                return Err(err(format!(
+                    "{:?}: role must be none, user or admin",
+                    a.name
+                )));
+            }
+            if !["active", "disabled"].contains(&a.state.as_str()) {
+                return Err(err(format!(
+                    "{:?}: state must be active or disabled",
+                    a.name
+                )));
+            }
+            if kind != "shared" && !a.persons.is_empty() {
+                return Err(err(format!(
+                    "{:?}: only shared accounts list persons",
+                    a.name
+                )));
+            }
+        }
+    }
+    let persons: BTreeSet<&str> = people.person.iter().map(|p| p.name.as_str()).collect();
+
+    let mut users = Vec::new();
+    let mut groups = Vec::new();
+    // Named groups, in order of first mention, with their members.
+    let mut named: Vec<(String, Vec<String>)> = Vec::new();
+    for (kind, accounts) in kinds {
+        for a in accounts.iter() {
+            let id = ledger.id(format!("user:{}", a.name))?;
+            users.push(json!({
+                "name": a.name, "uid": id, "gid": id, "gecos": a.full_name,
+                "home": format!("{}/{}", s.home.trim_end_matches('/'), a.name),
+                "shell": s.shell, "state": a.state, "role": a.role, "kind": kind,
+            }));
+            // Each account's private group carries its own id as gid.
+            groups.push(json!({"name": a.name, "gid": id, "members": []}));
+            for g in &a.groups {
+                valid_name(g)
+                    .map_err(|_| err(format!("{:?}: group {g:?} is not a valid name", a.name)))?;
+                if seen.contains(g.as_str()) {
+                    return Err(err(format!("group {g:?} has the name of an account")));
+                }
+                match named.iter_mut().find(|(n, _)| n == g) {
+                    Some((_, members)) => members.push(a.name.clone()),
+                    None => named.push((g.clone(), vec![a.name.clone()])),
+                }
+            }
+        }
+    }
+    for (name, members) in named {
+        let gid = ledger.id(format!("group:{name}"))?;
+        groups.push(json!({"name": name, "gid": gid, "members": members}));
+    }
+    let mut grants = Vec::new();
+    for a in &people.shared {
+        if let Some(p) = a.persons.iter().find(|p| !persons.contains(p.as_str())) {
+            return Err(err(format!(
+                "shared account {:?}: {p:?} is not a person",
+                a.name
+            )));
+        }
+        grants.push(json!({"account": a.name, "persons": a.persons}));
+    }
+    ledger.serial += 1;
+    let mut snapshot = json!({
+        "format": crate::snapshot::FORMAT,
+        "serial": ledger.serial,
+        "issued_at": format_rfc3339(now),
+        "valid_until": format_rfc3339(now + valid_for as UnixTime),
+        "users": users,
+        "groups": groups,
+        "user_cas": user_cas,
+        "grants": grants,
+        "sudo": people.sudo,
+    });
+    if let Some(revoked) = &people.revoked {
+        snapshot["revoked"] = revoked.clone();
+    }
+    Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::LocalTables;
+    use crate::snapshot::{Policy, validate};
+
+    const PEOPLE: &str = r#"
+        [snapshot]
+        signing_key = "signing"
+        valid_for = "7d"
+
+        [[person]]
+        name = "alice"
+        full_name = "Alice Liddell"
+        role = "admin"
+        groups = ["developers", "oncall"]
+
+        [[person]]
+        name = "bob"
+        groups = ["developers"]
+
+        [[shared]]
+        name = "deploy"
+        persons = ["alice"]
+    "#;
+
+    const NOW: UnixTime = 1_795_600_800;
+
+    #[test]
+    fn builds_a_snapshot_hosts_accept_whole() {
+        let mut ledger = Ledger::default();
+        let s = build(&parse(PEOPLE).unwrap(), &[], &mut ledger, NOW).unwrap();
+        let json = serde_json::to_vec(&s).unwrap();
+        let local = LocalTables::parse("", "", "/bin/bash\n");
+        let v = validate(&json, &Policy::default(), &local, NOW).unwrap();
+        assert!(v.findings.is_empty(), "{:?}", v.findings);
+        assert_eq!(v.serial, 1);
+        let ids: Vec<(String, u32)> = v.users.iter().map(|u| (u.name.clone(), u.uid)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("alice".into(), 10_000),
+                ("bob".into(), 10_001),
+                ("deploy".into(), 10_002)
+            ]
+        );
+        let devs = v.groups.iter().find(|g| g.name == "developers").unwrap();
+        assert_eq!(
+            (devs.gid, devs.members.clone()),
+            (10_003, vec!["alice".to_owned(), "bob".to_owned()])
+        );
+        assert_eq!(v.grants[0].persons, ["alice"]);
+    }
+
+    #[test]
+    fn ids_are_stable_and_never_reused_and_output_is_deterministic() {
+        let mut ledger = Ledger::default();
+        build(&parse(PEOPLE).unwrap(), &[], &mut ledger, NOW).unwrap();
+        // Same inputs and ledger: the same bytes.
+        let (mut a, mut b) = (ledger.clone(), ledger.clone());
+        let first = build(&parse(PEOPLE).unwrap(), &[], &mut a, NOW).unwrap();
+        let again = build(&parse(PEOPLE).unwrap(), &[], &mut b, NOW).unwrap();
+        assert_eq!(
+            serde_json::to_string(&first).unwrap(),
+            serde_json::to_string(&again).unwrap()
+        );
+        assert_eq!(first["serial"], 2);
+        // bob leaves, carol joins: carol does not get bob's uid; bob keeps
+        // his if he comes back.
+        let without_bob = PEOPLE.replace("name = \"bob\"", "name = \"carol\"");
+        let s = build(&parse(&without_bob).unwrap(), &[], &mut a, NOW).unwrap();
+        let carol = s["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "carol")
+            .unwrap();
+        assert_eq!(carol["uid"], 10_005); // after alice, bob, deploy, developers, oncall
+        let s = build(&parse(PEOPLE).unwrap(), &[], &mut a, NOW).unwrap();
+        let bob = s["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "bob")
+            .unwrap();
+        assert_eq!(bob["uid"], 10_001);
+    }
+
+    #[test]
+    fn bad_people_files_are_refused_with_a_reason() {
+        let cases = [
+            (PEOPLE.replace("\"bob\"", "\"Bob\""), "not a valid name"),
+            (
+                PEOPLE.replace("persons = [\"alice\"]", "persons = [\"mallory\"]"),
+                "not a person",
+            ),
+            (
+                PEOPLE.replace("role = \"admin\"", "role = \"root\""),
+                "role must be",
+            ),
+            (
+                PEOPLE.replace("[\"developers\"]", "[\"alice\"]"),
+                "has the name of an account",
+            ),
+            (
+                PEOPLE.replace("name = \"bob\"", "name = \"alice\""),
+                "listed twice",
+            ),
+        ];
+        for (text, needle) in cases {
+            let e = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap_err();
+            assert!(e.0.contains(needle), "{e}");
+        }
+        let e = parse(&format!(
+            "{PEOPLE}\n[[person]]\nname = \"x\"\nemail = \"x@y\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("email") && e.0.contains("line"), "{e}");
+    }
+}
