@@ -308,6 +308,53 @@ fn good_certificate_logs_in(setup: Setup) {
     assert_eq!(start["session"], end["session"], "{login}");
     assert_eq!(start["ca"], w.ca.fingerprint().as_str(), "{login}");
     login.assert_syslogged("pam_roster(sshd:session): session_start account=alice person=alice");
+    // The audit trail as an operator reads it: a header, then the two events.
+    let table = w.host.run("roster events --user alice --since 1h");
+    let rows: Vec<Vec<&str>> = table
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(table.status, 0, "{table:#?}");
+    assert_eq!(
+        rows.first().map(|r| r[..4].to_vec()),
+        Some(vec!["TIME", "EVENT", "ACCOUNT", "PERSON"]),
+        "{table:#?}"
+    );
+    let session = start["session"].as_str().unwrap_or_default();
+    assert_eq!(rows.len(), 3, "{table:#?}");
+    assert_eq!(
+        rows[1][1..],
+        [
+            "session_start",
+            "alice",
+            "alice",
+            "127.0.0.1",
+            "alice@laptop",
+            "101",
+            session
+        ],
+        "{table:#?}"
+    );
+    assert_eq!(
+        rows[2][1..8],
+        [
+            "session_end",
+            "alice",
+            "alice",
+            "127.0.0.1",
+            "alice@laptop",
+            "101",
+            session
+        ]
+    );
+    assert_eq!(rows[2][8], "after", "{table:#?}");
+    let future = w.host.run("roster events --user bob");
+    assert_eq!(
+        future.stdout.lines().count(),
+        1,
+        "only the header: {future:#?}"
+    );
     let home = w.host.run("stat -c '%a %U:%G' /home/alice");
     assert_eq!(home.stdout, "700 alice:alice\n", "{home:#?}");
     // What `roster sync` installed and sshd and PAM read.
