@@ -99,7 +99,7 @@ impl Packer<'_> {
     /// `getent group` over big groups).
     fn members(&mut self, g: &GroupEntry<'_>) -> Result<usize, TooSmall> {
         let n = g.members.len();
-        let stored = g.members.as_stored();
+        let text = g.members.text();
         let base = self.buf.as_ptr() as usize;
         let array = self.pos + (POINTER - (base + self.pos) % POINTER) % POINTER;
         let names = n
@@ -107,19 +107,17 @@ impl Packer<'_> {
             .and_then(|slots| slots.checked_mul(POINTER))
             .and_then(|len| array.checked_add(len))
             .ok_or(TooSmall)?;
-        let end = names.checked_add(stored.len()).ok_or(TooSmall)?;
+        let end = names.checked_add(text.len()).ok_or(TooSmall)?;
         let area = self.buf.get_mut(array..end).ok_or(TooSmall)?;
-        let (slots, text) = area.split_at_mut(names - array);
-        text.copy_from_slice(stored);
+        let (slots, copy) = area.split_at_mut(names - array);
+        copy.copy_from_slice(text);
         // n pointers, then the terminating NULL (slots holds exactly n + 1).
         let (pointers, terminator) = slots.split_at_mut(n * POINTER);
         terminator.fill(0);
         let text_address = base + names;
-        let mut offsets = g.members.offsets();
-        for slot in pointers.chunks_exact_mut(POINTER) {
-            // A stored list shorter than its count (which its CRC rules out)
-            // would leave empty names, never an address outside the text.
-            let offset = offsets.next().unwrap_or(stored.len()).min(stored.len());
+        // Offsets are clamped into the text by Members::offsets: every
+        // pointer lands on a name inside the copied text.
+        for (slot, offset) in pointers.chunks_exact_mut(POINTER).zip(g.members.offsets()) {
             slot.copy_from_slice(&(text_address + offset).to_ne_bytes());
         }
         self.pos = end;

@@ -24,7 +24,7 @@ mod blob;
 mod read;
 mod write;
 
-pub use read::{Gids, GroupEntry, Layout, Members, Offsets, UserEntry, View};
+pub use read::{Gids, GroupEntry, Layout, Members, UserEntry, View};
 pub use write::compile;
 
 use std::fmt;

@@ -469,13 +469,20 @@ impl<'a> GroupEntry<'a> {
         let (name, list) = r[GROUP_FIXED..]
             .split_at_checked(name_len)
             .ok_or(FormatError::CorruptRecord)?;
-        let members = Members { bytes: list, count };
-        // Each member takes at least its length byte and its NUL. The list is
-        // not walked here: the record's CRC vouches for it, and every reader
-        // of it (the iterator, offsets(), the NSS packer) stops at a bound.
-        if list.len() < count.saturating_mul(2) {
+        let (offsets, text) = list
+            .split_at_checked(count.saturating_mul(4))
+            .ok_or(FormatError::CorruptRecord)?;
+        // Every name ends with a NUL, so the text does. The offsets are not
+        // walked here: the record's CRC vouches for them, and every reader
+        // (the iterator, the NSS packer) clamps them to the text.
+        if text.len() < count || (count > 0 && text.last() != Some(&0)) {
             return Err(FormatError::CorruptRecord);
         }
+        let members = Members {
+            offsets,
+            text,
+            next: 0,
+        };
         Ok(GroupEntry {
             name,
             gid: le32(fixed, 8),
@@ -487,56 +494,35 @@ impl<'a> GroupEntry<'a> {
 /// A group's member names, in snapshot order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Members<'a> {
-    bytes: &'a [u8],
-    count: usize,
+    /// One little-endian u32 per member: where its name starts in `text`.
+    offsets: &'a [u8],
+    /// The names, each followed by a NUL.
+    text: &'a [u8],
+    next: usize,
 }
 
 impl<'a> Members<'a> {
     pub fn len(&self) -> usize {
-        self.count
+        self.offsets.len() / 4
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.offsets.is_empty()
     }
 
-    /// Total bytes of all names, without separators.
-    pub fn name_bytes(&self) -> usize {
-        self.bytes.len().saturating_sub(2 * self.count)
+    /// The names as stored, each followed by a NUL: copied whole into a C
+    /// buffer, they are C strings at the offsets [`Members::offsets`] gives.
+    pub fn text(&self) -> &'a [u8] {
+        self.text
     }
 
-    /// The list as stored: for each member its length (one byte), its name
-    /// and a NUL. Copied whole into a C buffer, each name is a C string at
-    /// the offsets [`Members::offsets`] gives.
-    pub fn as_stored(&self) -> &'a [u8] {
-        self.bytes
-    }
-
-    /// Offset of each name (its first byte) within [`Members::as_stored`].
-    pub fn offsets(&self) -> Offsets<'a> {
-        Offsets {
-            bytes: self.bytes,
-            at: 0,
-        }
-    }
-}
-
-/// See [`Members::offsets`].
-#[derive(Debug, Clone)]
-pub struct Offsets<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Iterator for Offsets<'_> {
-    type Item = usize;
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        let len = usize::from(*self.bytes.get(self.at)?);
-        let name = self.at + 1;
-        self.at = name + len + 1;
-        Some(name)
+    /// Where each name starts in [`Members::text`], clamped into it (to its
+    /// final NUL at worst, an empty name) whatever the stored offsets say.
+    pub fn offsets(&self) -> impl Iterator<Item = usize> + 'a {
+        let last = self.text.len().saturating_sub(1);
+        self.offsets
+            .chunks_exact(4)
+            .map(move |o| (u32::from_le_bytes([o[0], o[1], o[2], o[3]]) as usize).min(last))
     }
 }
 
@@ -544,11 +530,14 @@ impl<'a> Iterator for Members<'a> {
     type Item = &'a [u8];
 
     fn next(&mut self) -> Option<&'a [u8]> {
-        let (&len, tail) = self.bytes.split_first()?;
-        let (name, rest) = tail.split_at_checked(usize::from(len))?;
-        self.bytes = rest.get(1..)?;
-        self.count = self.count.saturating_sub(1);
-        Some(name)
+        let at = self.next.checked_mul(4)?;
+        let o = self.offsets.get(at..at + 4)?;
+        self.next += 1;
+        let start = (u32::from_le_bytes([o[0], o[1], o[2], o[3]]) as usize)
+            .min(self.text.len().saturating_sub(1));
+        let rest = self.text.get(start..)?;
+        let len = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+        Some(&rest[..len])
     }
 }
 

@@ -101,13 +101,18 @@ pub fn compile(
         r.push(u8::try_from(g.name.len()).map_err(|_| FormatError::TooLarge("group name"))?);
         r.extend_from_slice(&[0; 3]);
         r.extend_from_slice(g.name.as_bytes());
+        // Each member's offset in the text (u32), then the text: the names,
+        // each followed by a NUL. The NSS module copies the text in one go
+        // and computes each pointer from its offset, with no chain of
+        // dependent loads through the names.
+        let mut text = Vec::new();
         for m in &g.members {
-            // Length, name, NUL: the NSS module copies the whole list in one
-            // go and points into it (see Members::as_c_strings).
-            r.push(u8::try_from(m.len()).map_err(|_| FormatError::TooLarge("member name"))?);
-            r.extend_from_slice(m.as_bytes());
-            r.push(0);
+            let offset = u32_len(text.len(), "member list")?;
+            r.extend_from_slice(&offset.to_le_bytes());
+            text.extend_from_slice(m.as_bytes());
+            text.push(0);
         }
+        r.extend_from_slice(&text);
         seal(&mut r)?;
         groups.extend_from_slice(&r);
     }
