@@ -29,3 +29,21 @@ pub mod time;
 pub mod fetch;
 #[cfg(feature = "agent")]
 pub mod sync;
+
+/// Helpers shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// JSON array items for `count` generated users `u0`, `u1`, … with uid
+    /// and gid 100000 + i, active, role user, shell /bin/sh.
+    pub(crate) fn generated_users(count: u32) -> String {
+        (0..count)
+            .map(|i| {
+                let id = 100_000 + i;
+                format!(
+                    r#"{{"name":"u{i}","uid":{id},"gid":{id},"home":"/home/u{i}","shell":"/bin/sh","state":"active","role":"user"}}"#
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}

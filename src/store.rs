@@ -499,20 +499,11 @@ mod tests {
     #[test]
     fn a_sparse_read_answers_the_users_it_read_like_the_whole_file() {
         let (dir, _) = setup("sparse");
-        let users: Vec<String> = (0..3000)
-            .map(|i| {
-                format!(
-                    r#"{{"name":"u{i}","uid":{},"gid":{},"home":"/home/u{i}","shell":"/bin/sh","state":"active","role":"user"}}"#,
-                    100_000 + i,
-                    100_000 + i
-                )
-            })
-            .collect();
         let json = format!(
             r#"{{"format":"roster-snapshot/1","serial":4,"issued_at":"2026-01-01T00:00:00Z",
             "valid_until":"2099-01-01T00:00:00Z","groups":[],"users":[{}],
             "grants":[],"revoked":{{"serials":[5]}}}}"#,
-            users.join(",")
+            crate::testing::generated_users(3000)
         );
         let local = LocalTables::parse("", "", "/bin/sh\n");
         let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();

@@ -83,19 +83,10 @@ fn enumeration_walks_in_snapshot_order() {
 
 #[test]
 fn large_snapshot_indexes_find_everything() {
-    let users: Vec<String> = (0..5000)
-        .map(|i| {
-            format!(
-                r#"{{"name":"u{i}","uid":{},"gid":{},"home":"/home/u{i}","shell":"/bin/sh","state":"active","role":"user"}}"#,
-                100_000 + i,
-                100_000 + i
-            )
-        })
-        .collect();
     let json = format!(
         r#"{{"format":"roster-snapshot/1","serial":1,"issued_at":"2026-01-01T00:00:00Z",
         "valid_until":"2099-01-01T00:00:00Z","users":[{}],"groups":[]}}"#,
-        users.join(",")
+        crate::testing::generated_users(5000)
     );
     let local = LocalTables::parse("", "", "/bin/sh\n");
     let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();
