@@ -14,11 +14,10 @@
 
 mod common;
 
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::sshd::{Cert, EVENTS, Key, Login, Setup, SshHost, ssh_argv};
+use common::sshd::{Background, Cert, Key, Login, Setup, SshHost};
 use common::{group, json_str, sh_quote, snapshot_json_with, workspace_dir};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
@@ -143,27 +142,14 @@ impl World {
         (key, cert)
     }
 
-    /// Everything roster appended to its events file after byte `from`.
     fn events_from(&self, from: u64) -> Vec<serde_json::Value> {
-        let bytes = fs::read(self.events_path()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes[from as usize..])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
-            .collect()
+        self.host.events_from(from)
     }
 
     fn events_len(&self) -> u64 {
-        fs::metadata(self.events_path()).map_or(0, |m| m.len())
+        self.host.events_len()
     }
 
-    fn events_path(&self) -> PathBuf {
-        self.host
-            .dir()
-            .join("ns")
-            .join(EVENTS.trim_start_matches('/'))
-    }
-
-    /// Starts `ssh user@… command` in the background; see [`Background`].
     fn background(
         &self,
         name: &str,
@@ -172,85 +158,7 @@ impl World {
         cert: &Path,
         command: &str,
     ) -> Background {
-        let dir = self.host.dir().join(name);
-        fs::create_dir_all(&dir).unwrap();
-        let identity = [
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-            key.private.to_str().unwrap(),
-            "-o",
-            &format!("CertificateFile={}", cert.display()),
-        ];
-        let argv: Vec<String> = ssh_argv(user, &identity, command)
-            .iter()
-            .map(|a| sh_quote(a))
-            .collect();
-        let q = |f: &str| sh_quote(dir.join(f).to_str().unwrap());
-        let out = self.host.run(&format!(
-            "( {ssh} </dev/null >{out} 2>{err}; rc=$?; t=$(date +%s%N); \
-               echo \"$rc $t\" >{done}.tmp; mv {done}.tmp {done} ) </dev/null >/dev/null 2>&1 &",
-            ssh = argv.join(" "),
-            out = q("stdout"),
-            err = q("stderr"),
-            done = q("done"),
-        ));
-        assert_eq!(out.status, 0, "{out:#?}");
-        Background { dir }
-    }
-}
-
-/// An ssh client running in the namespace: its output so far, and once it exited, its
-/// exit status and when (nanoseconds since the epoch, the namespace's clock is the host's).
-struct Background {
-    dir: PathBuf,
-}
-
-impl Background {
-    fn stdout(&self) -> String {
-        fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
-    }
-
-    /// Waits until the session printed `line` (a whole line).
-    #[track_caller]
-    fn wait_for_line(&self, host: &SshHost, line: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.stdout().lines().any(|l| l == line) {
-            host.syslog(); // Drains /dev/log, whose full queue would block the session.
-            assert!(
-                Instant::now() < deadline && !self.dir.join("done").exists(),
-                "the session did not print {line:?}:\nstdout:\n{}\nstderr:\n{}",
-                self.stdout(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Waits up to `timeout` for ssh to exit; returns its status and exit time.
-    #[track_caller]
-    fn wait(&self, host: &SshHost, timeout: Duration) -> (i32, u128) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            host.syslog(); // Drains /dev/log, whose full queue would block the session.
-            if let Ok(text) = fs::read_to_string(self.dir.join("done")) {
-                let mut fields = text.split_whitespace();
-                let rc = fields.next().unwrap().parse().unwrap();
-                let t = fields.next().unwrap().parse().unwrap();
-                return (rc, t);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ssh did not exit within {timeout:?}:\nstdout:\n{}\nstderr:\n{}",
-                self.stdout(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.host.background(name, user, key, cert, command)
     }
 }
 

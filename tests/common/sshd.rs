@@ -1052,3 +1052,114 @@ fn read_from(path: &Path, offset: u64) -> String {
     let start = (offset as usize).min(bytes.len());
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
+
+// ---- sessions kept open, and the events file ----------------------------------------
+
+impl SshHost {
+    /// Everything roster appended to its events file after byte `from`.
+    pub fn events_from(&self, from: u64) -> Vec<serde_json::Value> {
+        let bytes = fs::read(self.events_path()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes[from as usize..])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+            .collect()
+    }
+
+    pub fn events_len(&self) -> u64 {
+        fs::metadata(self.events_path()).map_or(0, |m| m.len())
+    }
+
+    fn events_path(&self) -> PathBuf {
+        self.dir().join("ns").join(EVENTS.trim_start_matches('/'))
+    }
+
+    /// Starts `ssh user@… command` in the background; see [`Background`].
+    pub fn background(
+        &self,
+        name: &str,
+        user: &str,
+        key: &Key,
+        cert: &Path,
+        command: &str,
+    ) -> Background {
+        let dir = self.dir().join(name);
+        fs::create_dir_all(&dir).unwrap();
+        let identity = [
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            key.private.to_str().unwrap(),
+            "-o",
+            &format!("CertificateFile={}", cert.display()),
+        ];
+        let argv: Vec<String> = ssh_argv(user, &identity, command)
+            .iter()
+            .map(|a| sh_quote(a))
+            .collect();
+        let q = |f: &str| sh_quote(dir.join(f).to_str().unwrap());
+        let out = self.run(&format!(
+            "( {ssh} </dev/null >{out} 2>{err}; rc=$?; t=$(date +%s%N); \
+               echo \"$rc $t\" >{done}.tmp; mv {done}.tmp {done} ) </dev/null >/dev/null 2>&1 &",
+            ssh = argv.join(" "),
+            out = q("stdout"),
+            err = q("stderr"),
+            done = q("done"),
+        ));
+        assert_eq!(out.status, 0, "{out:#?}");
+        Background { dir }
+    }
+}
+
+/// An ssh client running in the namespace: its output so far, and once it exited, its
+/// exit status and when (nanoseconds since the epoch, the namespace's clock is the host's).
+pub struct Background {
+    dir: PathBuf,
+}
+
+impl Background {
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    /// Waits until the session printed `line` (a whole line).
+    #[track_caller]
+    pub fn wait_for_line(&self, host: &SshHost, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.stdout().lines().any(|l| l == line) {
+            host.syslog(); // Drains /dev/log, whose full queue would block the session.
+            assert!(
+                Instant::now() < deadline && !self.dir.join("done").exists(),
+                "the session did not print {line:?}:\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits up to `timeout` for ssh to exit; returns its status and exit time.
+    #[track_caller]
+    pub fn wait(&self, host: &SshHost, timeout: Duration) -> (i32, u128) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            host.syslog(); // Drains /dev/log, whose full queue would block the session.
+            if let Ok(text) = fs::read_to_string(self.dir.join("done")) {
+                let mut fields = text.split_whitespace();
+                let rc = fields.next().unwrap().parse().unwrap();
+                let t = fields.next().unwrap().parse().unwrap();
+                return (rc, t);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ssh did not exit within {timeout:?}:\nstdout:\n{}\nstderr:\n{}",
+                self.stdout(),
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
