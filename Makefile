@@ -10,8 +10,11 @@ deps:
 build: deps
 	$(CARGO) build --workspace
 
+# The whole story on one machine (tests/demo.rs): a CA, a people file, a
+# real sshd and sudo in a private namespace, logins, offboarding, the audit
+# trail. Every step is printed and checked.
 demo: build
-	scripts/demo.sh
+	$(CARGO) test --test demo -- --nocapture
 
 # Unit tests, then the integration tests that load the built modules into
 # real glibc inside private mount namespaces (root required; they fail, never

@@ -105,7 +105,7 @@ pub fn end_sessions(who: &Offboarded, grace: Duration) -> Ended {
     let deadline = Instant::now() + grace;
     let mut alive = targets;
     loop {
-        alive.retain(|pid| rustix::process::test_kill_process(*pid).is_ok());
+        alive.retain(|pid| running(*pid));
         if alive.is_empty() || Instant::now() >= deadline {
             break;
         }
@@ -114,6 +114,18 @@ pub fn end_sessions(who: &Offboarded, grace: Duration) -> Ended {
     ended.killed = alive.len();
     signal(&alive, Signal::KILL);
     ended
+}
+
+/// Whether `pid` still runs: it exists and is not a zombie (a process that
+/// has exited but whose parent has not collected it yet).
+fn running(pid: Pid) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()));
+    // The state follows the command name, which is in parentheses.
+    let state = stat.ok().and_then(|s| {
+        s.rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+    });
+    matches!(state, Some(c) if c != 'Z' && c != 'X')
 }
 
 fn signal(pids: &[Pid], sig: Signal) {
