@@ -175,6 +175,11 @@ fn local_user_added_after_compilation_wins_lookup_by_name() {
     sandbox.install(&compiled.path);
     assert_getent(&sandbox, "passwd carol", &[LOCAL_CAROL]);
     assert_getent(&sandbox, "group carol", &["carol:x:1001:"]);
+    // Nor does the local carol inherit the snapshot carol's memberships (ops).
+    assert_prints(
+        sandbox.run("exec id carol"),
+        "uid=1001(carol) gid=1001(carol) groups=1001(carol),100(users)\n",
+    );
 }
 
 // --- What a snapshot can never add ---
@@ -560,7 +565,9 @@ fn generation(which: char) -> String {
         &[
             user("alice", 10001, 10001, "Alice Liddell", "/bin/bash"),
             user("bob", 10002, 10002, "Bob Builder", "/bin/dash"),
-            user("gen", id, id, &which.to_string(), "/bin/bash"),
+            // The primary group stays 20001: callers pass it to getgrouplist,
+            // and snapshot groups apply only to the snapshot user's own gid.
+            user("gen", id, 20001, &which.to_string(), "/bin/bash"),
         ],
         &[
             group("alice", 10001, &[]),

@@ -337,8 +337,7 @@ pub unsafe extern "C" fn _nss_roster_initgroups_dyn(
     let name = unsafe { c_bytes(user) };
     answer(errnop, || {
         lookup(|v| {
-            let u = found(v.user_by_name(name))?;
-            for gid in u.groups {
+            for gid in found(v.groups_of(name, skip_gid))? {
                 // SAFETY: glibc's array holds `*size` gids, `*start` of them in
                 // use; `add_group` keeps that invariant.
                 if !unsafe { add_group(gid, skip_gid, start, size, groupsp, limit) }? {

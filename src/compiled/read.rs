@@ -279,6 +279,24 @@ impl<'a> View<'a> {
         )
     }
 
+    /// The supplementary groups of `name` for initgroups, when `name` with
+    /// primary group `primary_gid` is the snapshot's user: an account of the
+    /// same name created locally since the snapshot was compiled (local
+    /// accounts win) has another primary group and gets none of them. A
+    /// `primary_gid` of `u32::MAX` — `(gid_t)-1`, which `getent initgroups`
+    /// passes — means "not known", and the name decides.
+    pub fn groups_of(
+        &self,
+        name: &[u8],
+        primary_gid: u32,
+    ) -> Result<Option<Gids<'a>>, FormatError> {
+        let ours = |gid: u32| primary_gid == u32::MAX || gid == primary_gid;
+        Ok(self
+            .user_by_name(name)?
+            .filter(|u| ours(u.gid))
+            .map(|u| u.groups))
+    }
+
     pub fn user_by_uid(&self, uid: u32) -> Result<Option<UserEntry<'a>>, FormatError> {
         self.find(
             self.section(USER_UIDS),

@@ -40,6 +40,15 @@ fn round_trip_answers_every_lookup() {
         (State::Active, Role::Admin, Kind::Person)
     );
     assert_eq!(alice.groups.collect::<Vec<_>>(), [10010, 10011]);
+    let groups_of = |gid| {
+        v.groups_of(b"alice", gid)
+            .unwrap()
+            .map(|g| g.collect::<Vec<_>>())
+    };
+    assert_eq!(groups_of(10001), Some(vec![10010, 10011]));
+    // A local alice (another primary group) gets none of the snapshot's groups.
+    assert_eq!(groups_of(1000), None);
+    assert_eq!(groups_of(u32::MAX), Some(vec![10010, 10011]));
     assert_eq!(v.user_by_uid(10002).unwrap().unwrap().name, b"bob");
     let bob = v.user_by_name(b"bob").unwrap().unwrap();
     assert_eq!(

@@ -2,7 +2,7 @@
  * checks that an answer belongs wholly to one of them.
  *
  * Generation A: user gen uid/gid 20001 gecos "A"; group gengrp gid 20011 members alice,gen.
- * Generation B: user gen uid/gid 20002 gecos "B"; group gengrp gid 20012 members gen.
+ * Generation B: user gen uid 20002 gid 20001 gecos "B"; group gengrp gid 20012 members gen.
  * Both also hold the basic fixture's users and groups (alice 10001, devs 10010, ...). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,7 +24,7 @@
 static inline char gen_of_user(const struct passwd *pw) {
     if (pw->pw_uid == 20001 && pw->pw_gid == 20001 && strcmp(pw->pw_gecos, "A") == 0)
         return 'A';
-    if (pw->pw_uid == 20002 && pw->pw_gid == 20002 && strcmp(pw->pw_gecos, "B") == 0)
+    if (pw->pw_uid == 20002 && pw->pw_gid == 20001 && strcmp(pw->pw_gecos, "B") == 0)
         return 'B';
     fprintf(stderr, "inconsistent user gen: uid %u gid %u gecos \"%s\"\n", (unsigned)pw->pw_uid,
             (unsigned)pw->pw_gid, pw->pw_gecos);
