@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::sshd::{Key, Login, Setup, SshHost};
+use common::sshd::{Key, Login, RosterConfig, Setup, SshHost};
 use common::{Output, artifacts, sh_quote, workspace_dir};
 use std::io::IsTerminal;
 use std::process::Command;
@@ -136,12 +136,16 @@ fn demo() {
     );
     assert!(built.starts_with("built serial 1 "), "{built}");
 
-    heading("2. The host syncs the signed snapshot");
+    heading("2. The host pins the signing key and syncs the signed snapshot");
+    let signing_key = std::fs::read_to_string(dir.join("signing.pub")).unwrap();
+    host.set_config(&RosterConfig {
+        signing_key: Some(signing_key.trim().to_owned()),
+        ..RosterConfig::default()
+    });
+    println!("(/etc/roster/roster.toml: signing_keys = [signing.pub])");
     let publish = |host: &SshHost| {
-        let json = std::fs::read_to_string(dir.join("public/snapshot.json")).unwrap();
-        // The demo host pins the harness's signing key: publish re-signs the
-        // same bytes with it (`roster snapshot build` signed them with ours).
-        host.publish(&json);
+        // The source serves public/ exactly as `roster snapshot build` wrote it.
+        host.publish_signed(&dir.join("public/snapshot.json"));
         let out = host.sync();
         show("roster sync", &out);
         assert_eq!(out.status, 0, "{out:#?}");

@@ -75,6 +75,9 @@ pub struct RosterConfig {
     pub require_host_binding: bool,
     pub max_lifetime: String,
     pub max_age: String,
+    /// The pinned snapshot signing key (an OpenSSH public key line); `None` pins the
+    /// host's own, which [`SshHost::publish`] signs with.
+    pub signing_key: Option<String>,
 }
 
 impl Default for RosterConfig {
@@ -85,6 +88,7 @@ impl Default for RosterConfig {
             require_host_binding: false,
             max_lifetime: "16h".into(),
             max_age: "24h".into(),
+            signing_key: None,
         }
     }
 }
@@ -445,6 +449,15 @@ impl SshHost {
         );
     }
 
+    /// Publishes a snapshot signed elsewhere: `json` and its `.sig` beside it, as
+    /// `roster snapshot build` writes them. The host must pin their signer
+    /// ([`RosterConfig::signing_key`]).
+    pub fn publish_signed(&self, json: &Path) {
+        let sig = PathBuf::from(format!("{}.sig", path_str(json)));
+        fs::copy(json, self.dir.join("source/snapshot.json")).unwrap();
+        fs::copy(&sig, self.dir.join("source/snapshot.json.sig")).unwrap();
+    }
+
     /// `roster sync` in the namespace, with the host's `/etc/roster/roster.toml`. It runs
     /// with a `/proc` of the namespace's PID namespace (in a mount namespace of its own,
     /// which shares every other mount): offboarding reads PIDs from `/proc` and signals
@@ -781,7 +794,11 @@ fn roster_toml(dir: &Path, signer: &Key, c: &RosterConfig) -> String {
             "file://{}",
             path_str(&dir.join("source/snapshot.json"))
         )),
-        toml_str(&signer.public_line()),
+        toml_str(
+            &c.signing_key
+                .clone()
+                .unwrap_or_else(|| signer.public_line())
+        ),
         toml_str(&c.host_name),
         labels.join(", "),
         toml_str(&c.max_age),
