@@ -1431,3 +1431,81 @@ fn bearer_token_is_sent_with_both_requests() {
         );
     }
 }
+
+// --- The agent ---
+
+#[test]
+fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
+    // A file:// source the script itself replaces; the interval is the default 5 minutes,
+    // so serial 2 arriving within seconds is the SIGHUP's doing.
+    let host = Host::new();
+    let (source, next) = (host.path("source.json"), host.path("next.json"));
+    for (path, serial) in [(&source, 1), (&next, 2)] {
+        let json = snapshot(serial);
+        std::fs::write(path, &json).unwrap();
+        std::fs::write(format!("{}.sig", path.display()), host.sign(&json)).unwrap();
+    }
+    let url = format!("file://{}", source.display());
+    let config = host.config("agent", &url, &[]);
+    let log = host.path("agent.log");
+    let script = format!(
+        "{roster} --config {config} agent 2>{log} & pid=$!\n\
+         wait_for() {{\n\
+           i=0\n\
+           until grep -q \"$1\" {log}; do\n\
+             i=$((i+1)); [ $i -lt 100 ] || {{ echo \"no '$1' within 10 s\"; kill $pid; exit 1; }}\n\
+             sleep 0.1\n\
+           done\n\
+         }}\n\
+         wait_for 'serial 1'\n\
+         cp {next} {source}; cp {next}.sig {source}.sig\n\
+         kill -HUP $pid\n\
+         wait_for 'serial 2'\n\
+         kill -TERM $pid; wait $pid; echo \"agent exited $?\"\n\
+         cat {log}\n",
+        roster = quote(&artifacts().roster),
+        config = quote(&config),
+        log = quote(&log),
+        next = quote(&next),
+        source = quote(&source),
+    );
+    let out = host.sandbox.run(&script);
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (
+            0,
+            format!(
+                "agent exited 0\n\
+                 roster agent: syncing {url} every 5m\n\
+                 roster agent: installed snapshot serial 1\n\
+                 roster agent: SIGHUP, syncing now\n\
+                 roster agent: installed snapshot serial 2 (was 1)\n\
+                 roster agent: stopping\n"
+            )
+            .as_str()
+        ),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn shipped_systemd_unit_verifies() {
+    // systemd-analyze checks the unit's keys and that ExecStart's /usr/sbin/roster is
+    // executable: an overlay puts the built binary there, in the sandbox's namespace only.
+    let host = Host::new();
+    let sbin = host.path("sbin");
+    std::fs::create_dir(&sbin).unwrap();
+    std::fs::copy(&artifacts().roster, sbin.join("roster")).unwrap();
+    let out = host.sandbox.run(&format!(
+        "mount -t overlay roster-sbin -o ro,lowerdir={}:/usr/sbin /usr/sbin && \
+         exec systemd-analyze verify {}",
+        quote(&sbin),
+        quote(&workspace_dir().join("debian/systemd/roster.service"))
+    ));
+    // A misspelt key is only a warning (exit 0): any output at all fails.
+    assert_eq!(
+        (out.status, out.stdout.as_str(), out.stderr.as_str()),
+        (0, "", ""),
+        "{out:#?}"
+    );
+}
