@@ -269,16 +269,19 @@ fn demo() {
         (0, "deploy\nROSTER_USER=alice\n")
     );
 
-    heading("8. alice leaves: her open session ends, her next login is refused");
-    let session = host.background(
-        "alice-session",
-        "alice",
-        &alice,
-        &alice_cert,
-        "echo started; exec sleep 120",
-    );
-    session.wait_for_line(&host, "started");
-    println!("(alice has a session open: sleep 120)");
+    heading("8. alice leaves: her open sessions end, her next login is refused");
+    let sessions = ["alice", "deploy"].map(|account| {
+        let session = host.background(
+            &format!("{account}-session"),
+            account,
+            &alice,
+            &alice_cert,
+            "echo started; exec sleep 120",
+        );
+        session.wait_for_line(&host, "started");
+        session
+    });
+    println!("(alice has two sessions open, as alice and as deploy: sleep 120)");
     std::fs::write(dir.join("people.toml"), people_file(false)).unwrap();
     let built = roster(
         &[
@@ -297,12 +300,16 @@ fn demo() {
         sync.stderr.contains("offboarded account=alice"),
         "{sync:#?}"
     );
-    let (rc, _) = session.wait(&host, Duration::from_secs(30));
-    let took = sync_started.elapsed();
-    println!("alice's session ended {took:?} after the sync started (ssh exit status {rc})");
-    assert_ne!(rc, 0);
-    // SIGHUP ends it; SIGKILL would come only after the 5 s grace.
-    assert!(took < Duration::from_secs(4), "{took:?}");
+    for (account, session) in ["alice", "deploy"].iter().zip(&sessions) {
+        let (rc, _) = session.wait(&host, Duration::from_secs(30));
+        let took = sync_started.elapsed();
+        println!(
+            "alice's session as {account} ended {took:?} after the sync started (ssh exit status {rc})"
+        );
+        assert_ne!(rc, 0);
+        // SIGHUP ends it; SIGKILL would come only after the 5 s grace.
+        assert!(took < Duration::from_secs(4), "{took:?}");
+    }
     assert!(!sync.stderr.contains("after SIGKILL"), "{sync:#?}");
     let login = host.ssh("alice", &alice, Some(&alice_cert), "id");
     show_login("alice (removed)", &login);

@@ -21,7 +21,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{
-    Sandbox, Step, artifacts, group, json_str, sh_quote, snapshot_json_with, user, workspace_dir,
+    Sandbox, Step, agent_setpriv, artifacts, group, json_str, sh_quote, snapshot_json_with, user,
+    workspace_dir,
 };
 use https::{Identity, Pki, Route, Server};
 
@@ -1437,7 +1438,8 @@ fn bearer_token_is_sent_with_both_requests() {
 #[test]
 fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
     // A file:// source the script itself replaces; the interval is the default 5 minutes,
-    // so serial 2 arriving within seconds is the SIGHUP's doing.
+    // so serial 2 arriving within seconds is the SIGHUP's doing. The agent has only the
+    // capabilities the shipped unit leaves it.
     let host = Host::new();
     let (source, next) = (host.path("source.json"), host.path("next.json"));
     for (path, serial) in [(&source, 1), (&next, 2)] {
@@ -1449,7 +1451,7 @@ fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
     let config = host.config("agent", &url, &[]);
     let log = host.path("agent.log");
     let script = format!(
-        "{roster} --config {config} agent 2>{log} & pid=$!\n\
+        "{setpriv} {roster} --config {config} agent 2>{log} & pid=$!\n\
          wait_for() {{\n\
            i=0\n\
            until grep -q \"$1\" {log}; do\n\
@@ -1463,6 +1465,7 @@ fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
          wait_for 'serial 2'\n\
          kill -TERM $pid; wait $pid; echo \"agent exited $?\"\n\
          cat {log}\n",
+        setpriv = agent_setpriv(),
         roster = quote(&artifacts().roster),
         config = quote(&config),
         log = quote(&log),

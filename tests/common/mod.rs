@@ -39,6 +39,21 @@ pub fn fixture(name: &str) -> PathBuf {
     workspace_dir().join("tests/fixtures").join(name)
 }
 
+/// `setpriv` arguments that run a command as root with only the capabilities
+/// `debian/systemd/roster.service` leaves the agent (its `CapabilityBoundingSet`),
+/// so that the tests' syncs and offboardings prove the unit's set is enough.
+pub fn agent_setpriv() -> String {
+    let unit = fs::read_to_string(workspace_dir().join("debian/systemd/roster.service")).unwrap();
+    let caps: Vec<String> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit sets CapabilityBoundingSet")
+        .split_whitespace()
+        .map(|c| format!(",+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    format!("setpriv --bounding-set=-all{}", caps.concat())
+}
+
 pub fn read_fixture(name: &str) -> String {
     fs::read_to_string(fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }

@@ -36,7 +36,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Output, SYSTEM_LIB_DIR, Sandbox, artifacts, fixture, sh_quote, target_dir, to_output};
+use super::{
+    Output, SYSTEM_LIB_DIR, Sandbox, agent_setpriv, artifacts, fixture, sh_quote, target_dir,
+    to_output,
+};
 
 /// Longest a command in the namespace may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -463,11 +466,14 @@ impl SshHost {
     /// which shares every other mount): offboarding reads PIDs from `/proc` and signals
     /// them, and the namespace's `/proc` is otherwise the host's, whose PIDs mean other
     /// processes (or none) inside the PID namespace.
+    ///
+    /// It runs with only the capabilities the shipped systemd unit gives the agent.
     pub fn sync(&self) -> Output {
-        self.run(
+        self.run(&format!(
             "exec unshare --mount --propagation private /bin/sh -c \
-             'mount -t proc roster-proc /proc && exec roster --config /etc/roster/roster.toml sync'",
-        )
+             'mount -t proc roster-proc /proc && exec {} roster --config /etc/roster/roster.toml sync'",
+            agent_setpriv()
+        ))
     }
 
     /// Publishes `json` and syncs it; panics unless the sync succeeds.
