@@ -77,6 +77,12 @@ pub struct Ended {
     pub processes: usize,
     /// Of those, how many needed SIGKILL.
     pub killed: usize,
+    /// Processes the kernel would not let us signal (EPERM: no CAP_KILL).
+    pub refused: usize,
+    /// Processes whose environment could not be read (EACCES: no
+    /// CAP_DAC_READ_SEARCH or CAP_SYS_PTRACE), so a shared-account session
+    /// of the person among them may still run.
+    pub uninspected: usize,
     pub logind: bool,
 }
 
@@ -89,6 +95,16 @@ impl fmt::Display for Ended {
         if self.logind {
             f.write_str(", logind asked to terminate the user")?;
         }
+        if self.refused > 0 {
+            write!(f, "; {} could not be signalled", self.refused)?;
+        }
+        if self.uninspected > 0 {
+            write!(
+                f,
+                "; {} with an unreadable environment, where shared-account sessions may remain",
+                self.uninspected
+            )?;
+        }
         Ok(())
     }
 }
@@ -99,11 +115,12 @@ pub fn end_sessions(who: &Offboarded, grace: Duration) -> Ended {
         logind: terminate_with_logind(who.uid),
         ..Ended::default()
     };
-    let targets = processes_of(who);
-    ended.processes = targets.len();
-    signal(&targets, Signal::HUP);
+    let (targets, uninspected) = processes_of(who);
+    ended.uninspected = uninspected;
+    let (mut alive, refused) = signal(&targets, Signal::HUP);
+    ended.refused = refused.len();
+    ended.processes = alive.len();
     let deadline = Instant::now() + grace;
-    let mut alive = targets;
     loop {
         alive.retain(|pid| running(*pid));
         if alive.is_empty() || Instant::now() >= deadline {
@@ -128,11 +145,18 @@ fn running(pid: Pid) -> bool {
     matches!(state, Some(c) if c != 'Z' && c != 'X')
 }
 
-fn signal(pids: &[Pid], sig: Signal) {
-    for pid in pids {
-        // The process may have exited meanwhile: nothing to do then.
-        let _ = rustix::process::kill_process(*pid, sig);
+/// Sends `sig` to each of `pids`: those signalled, and those the kernel
+/// refused (EPERM). One that has exited meanwhile is in neither.
+fn signal(pids: &[Pid], sig: Signal) -> (Vec<Pid>, Vec<Pid>) {
+    let (mut sent, mut refused) = (Vec::new(), Vec::new());
+    for &pid in pids {
+        match rustix::process::kill_process(pid, sig) {
+            Ok(()) => sent.push(pid),
+            Err(rustix::io::Errno::PERM) => refused.push(pid),
+            Err(_) => {}
+        }
     }
+    (sent, refused)
 }
 
 /// `loginctl terminate-user UID`, when systemd-logind runs.
@@ -150,13 +174,15 @@ fn terminate_with_logind(uid: u32) -> bool {
 
 /// Processes running as `who.uid` (real, effective, saved or filesystem
 /// uid), and processes whose environment says `ROSTER_USER=who.name` (their
-/// sessions in shared accounts). Never this process or init.
-fn processes_of(who: &Offboarded) -> Vec<Pid> {
+/// sessions in shared accounts). Never this process or init. Also counts the
+/// processes of other uids whose environment could not be read.
+fn processes_of(who: &Offboarded) -> (Vec<Pid>, usize) {
     let me = std::process::id();
     let marker = format!("ROSTER_USER={}", who.name);
     let mut seen = HashSet::new();
+    let mut uninspected = 0;
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     for entry in entries.flatten() {
         let Some(pid) = entry
@@ -176,15 +202,22 @@ fn processes_of(who: &Offboarded) -> Vec<Pid> {
                 .find_map(|l| l.strip_prefix("Uid:"))
                 .is_some_and(|ids| ids.split_whitespace().any(|id| id == who.uid.to_string()))
         });
-        let by_session = std::fs::read(dir.join("environ"))
-            .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == marker.as_bytes()));
+        let by_session = !by_uid
+            && match std::fs::read(dir.join("environ")) {
+                Ok(env) => env.split(|b| *b == 0).any(|var| var == marker.as_bytes()),
+                Err(e) => {
+                    // Gone meanwhile (ENOENT, ESRCH) is nothing to report.
+                    uninspected += usize::from(e.kind() == std::io::ErrorKind::PermissionDenied);
+                    false
+                }
+            };
         if (by_uid || by_session)
             && let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
         {
             seen.insert(p);
         }
     }
-    seen.into_iter().collect()
+    (seen.into_iter().collect(), uninspected)
 }
 
 #[cfg(test)]
@@ -244,6 +277,23 @@ mod tests {
                 // The same name with another uid is another person.
                 ("frank".to_owned(), Why::Removed),
             ]
+        );
+    }
+
+    #[test]
+    fn ended_says_what_it_could_not_do() {
+        let ended = Ended {
+            processes: 3,
+            killed: 1,
+            refused: 2,
+            uninspected: 4,
+            logind: true,
+        };
+        assert_eq!(
+            ended.to_string(),
+            "ended 3 processes (1 after SIGKILL), logind asked to terminate the user; 2 could \
+             not be signalled; 4 with an unreadable environment, where shared-account sessions \
+             may remain"
         );
     }
 

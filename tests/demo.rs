@@ -311,6 +311,11 @@ fn demo() {
         assert!(took < Duration::from_secs(4), "{took:?}");
     }
     assert!(!sync.stderr.contains("after SIGKILL"), "{sync:#?}");
+    // With the unit's capabilities every process was inspected and signalled.
+    assert!(
+        !sync.stderr.contains("unreadable") && !sync.stderr.contains("could not be signalled"),
+        "{sync:#?}"
+    );
     let login = host.ssh("alice", &alice, Some(&alice_cert), "id");
     show_login("alice (removed)", &login);
     assert_eq!(login.status, 255);

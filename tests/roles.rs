@@ -481,6 +481,45 @@ fn granted_person_enters_a_shared_account_and_others_do_not() {
 // --- 7. Service accounts ---
 
 #[test]
+fn offboarding_says_so_when_it_cannot_inspect_shared_account_sessions() {
+    // Without the unit's CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH the agent cannot read
+    // the environment of deploy's processes, so alice's session there survives: the
+    // offboarded event must say so rather than claim her sessions ended.
+    let w = World::new();
+    let (alice, cert) = w.person("alice", 611);
+    let session = w.background(
+        "alice-deploy",
+        "deploy",
+        &alice,
+        &cert,
+        "echo started; exec sleep 60",
+    );
+    session.wait_for_line(&w.host, "started");
+    let people = People {
+        alice_role: "none",
+        ..People::default()
+    };
+    w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    let sync = w.host.sync_under("setpriv --bounding-set=-all,+kill");
+    assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
+    let line = sync
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("roster: offboarded account=alice"))
+        .unwrap_or_else(|| panic!("no offboarded line: {sync:#?}"));
+    assert!(
+        line.contains("with an unreadable environment, where shared-account sessions may remain"),
+        "{line}"
+    );
+    // A second later the session's command still runs.
+    let still = w.host.run("sleep 1; pgrep -u deploy -x sleep");
+    assert!(
+        still.status == 0 && !session.done(),
+        "the deploy session ended after all: {still:#?}"
+    );
+}
+
+#[test]
 fn service_account_needs_a_source_address_and_gets_no_home() {
     let w = World::new();
     let key = w.host.key("backup");

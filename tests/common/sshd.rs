@@ -469,10 +469,14 @@ impl SshHost {
     ///
     /// It runs with only the capabilities the shipped systemd unit gives the agent.
     pub fn sync(&self) -> Output {
+        self.sync_under(&agent_setpriv())
+    }
+
+    /// [`SshHost::sync`] under `setpriv`, a command prefix that sets its privileges.
+    pub fn sync_under(&self, setpriv: &str) -> Output {
         self.run(&format!(
             "exec unshare --mount --propagation private /bin/sh -c \
-             'mount -t proc roster-proc /proc && exec {} roster --config /etc/roster/roster.toml sync'",
-            agent_setpriv()
+             'mount -t proc roster-proc /proc && exec {setpriv} roster --config /etc/roster/roster.toml sync'"
         ))
     }
 
@@ -1148,6 +1152,11 @@ impl Background {
         fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
     }
 
+    /// Whether ssh has exited.
+    pub fn done(&self) -> bool {
+        self.dir.join("done").exists()
+    }
+
     /// Waits until the session printed `line` (a whole line).
     #[track_caller]
     pub fn wait_for_line(&self, host: &SshHost, line: &str) {
@@ -1155,7 +1164,7 @@ impl Background {
         while !self.stdout().lines().any(|l| l == line) {
             host.syslog(); // Drains /dev/log, whose full queue would block the session.
             assert!(
-                Instant::now() < deadline && !self.dir.join("done").exists(),
+                Instant::now() < deadline && !self.done(),
                 "the session did not print {line:?}:\nstdout:\n{}\nstderr:\n{}",
                 self.stdout(),
                 self.stderr()
