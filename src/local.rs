@@ -44,6 +44,17 @@ impl LocalTables {
     }
 }
 
+/// The local passwd file, which every decision reads to leave local accounts alone.
+pub const PASSWD_PATH: &str = "/etc/passwd";
+
+/// Whether `name` has a line in the passwd file at `passwd`. An account created
+/// locally after the last sync is not in the compiled snapshot's exclusions yet;
+/// the sshd gate and PAM ask this first, so the snapshot never decides for it.
+pub fn is_local_user(passwd: &std::path::Path, name: &str) -> bool {
+    std::fs::read_to_string(passwd)
+        .is_ok_and(|text| colon_entries(&text, 2).any(|(n, _)| n == name))
+}
+
 /// `(name, numeric field at index id_field)` for each non-comment line.
 fn colon_entries(text: &str, id_field: usize) -> impl Iterator<Item = (&str, Option<u32>)> {
     text.lines()

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::access::{self, Access, Denial};
 use crate::audit::{self, Event, Kind as EventKind};
 use crate::compiled::View;
+use crate::local::is_local_user;
 use crate::snapshot::Kind;
 use crate::store::{self, Generation, Sparse};
 use crate::time::UnixTime;
@@ -107,7 +108,7 @@ impl Default for Paths {
     fn default() -> Self {
         Paths {
             snapshot: store::SNAPSHOT_PATH.into(),
-            passwd: "/etc/passwd".into(),
+            passwd: crate::local::PASSWD_PATH.into(),
             confirmed: store::CONFIRMED_PATH.into(),
             events: audit::EVENTS_PATH.into(),
             skel: "/etc/skel".into(),
@@ -175,6 +176,9 @@ pub fn account(login: &mut Login<'_>) -> Verdict {
     let Some(user) = login.pam.user() else {
         return Verdict::ServiceError;
     };
+    if is_local_user(&login.paths.passwd, &user) {
+        return Verdict::UserUnknown;
+    }
     // Without a usable snapshot no snapshot user resolves through NSS, so
     // whoever this is, they are not ours to judge: local accounts (and
     // break-glass) must keep working.
@@ -208,6 +212,9 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     let Some(user) = login.pam.user() else {
         return Verdict::ServiceError;
     };
+    if is_local_user(&login.paths.passwd, &user) {
+        return Verdict::Ignore;
+    }
     let info = login.pam.getenv(AUTH_INFO);
     let cert = info.as_deref().map(parse_auth_info);
     // Besides the account, a shared account's person is one of the
@@ -220,12 +227,9 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     let Some(generation) =
         login.load(std::iter::once(user.as_str()).chain(principals.map(String::as_str)))
     else {
-        // No usable snapshot: a local account is not ours; anyone else could
-        // only be a snapshot user whose session cannot be bound to its
-        // certificate now, so it is refused (fail closed).
-        if is_local_user(&login.paths.passwd, &user) {
-            return Verdict::Ignore;
-        }
+        // No usable snapshot: this (not a local account) could only be a
+        // snapshot user whose session cannot be bound to its certificate
+        // now, so it is refused (fail closed).
         let line = format!("refusing the session of {user:?}: no usable snapshot");
         login.pam.log(Priority::Err, &line);
         return Verdict::SessionError;
@@ -383,15 +387,6 @@ fn prepare_home(login: &Login<'_>, view: &View<'_>, access: &Access) -> Result<(
     crate::home::ensure(home, user.uid, user.gid, Some(&login.paths.skel))
         .map(|_| ())
         .map_err(|e| format!("cannot create home {}: {e}", home.display()))
-}
-
-/// Whether `user` has a line in the local passwd file.
-fn is_local_user(passwd: &Path, user: &str) -> bool {
-    std::fs::read_to_string(passwd).is_ok_and(|text| {
-        crate::local::LocalTables::parse(&text, "", "")
-            .user_names
-            .contains(user)
-    })
 }
 
 /// A value for the session environment: control characters replaced.

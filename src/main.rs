@@ -424,6 +424,10 @@ fn cmd_principals(user: &str, cert_type: &str, key: &str) -> u8 {
         Ok(c) => c,
         Err(e) => return refuse(e.to_string(), None),
     };
+    if roster::local::is_local_user(Path::new(roster::local::PASSWD_PATH), user) {
+        let reason = format!("{user} is a local account: the snapshot does not decide for it");
+        return refuse(reason, Some(&cert));
+    }
     // One lookup per name, not the whole file: this runs for every
     // certificate offered to sshd.
     let names = std::iter::once(user).chain(

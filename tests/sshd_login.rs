@@ -546,7 +546,7 @@ fn certificate_naming_alice_and_root_logs_in_as_alice_but_not_as_root() {
         &described,
         "alice+root",
         18,
-        "not a user of the snapshot",
+        "root is a local account: the snapshot does not decide for it",
     );
 }
 
@@ -986,6 +986,43 @@ fn local_user_logs_in_untouched(setup: Setup) {
         &login,
         "carol",
         &format!("ssh2: ED25519 {}", key.fingerprint()),
+    );
+    assert!(
+        login.events.is_empty() && !login.syslog.contains("roster"),
+        "roster recorded a local login:\n{login}"
+    );
+}
+
+#[test]
+fn local_account_created_after_the_sync_is_not_the_snapshots() {
+    // bob is a snapshot person; then a local bob (another uid) is created by hand.
+    // Local accounts win: bob's certificate must not open the local account, and the
+    // local bob logs in with his key, untouched by the snapshot bob's rules.
+    let w = World::new();
+    let out = w.host.run(
+        "echo 'bob:x:1500:1500:Local Bob:/home/local-bob:/bin/bash' >> /etc/passwd && \
+         echo 'bob:x:1500:' >> /etc/group && echo 'bob:*:19000:0:99999:7:::' >> /etc/shadow",
+    );
+    assert_eq!(out.status, 0, "{out:#?}");
+    let cert = w.cert(&w.bob, &Cert::new("bob@laptop", "bob").serial(77));
+    let login = w.login("bob", &w.bob, &cert);
+    assert_gate_refused(
+        &login,
+        "bob",
+        &cert_in_log(&w.bob, "bob@laptop", 77, &w.ca),
+        "bob@laptop",
+        77,
+        "bob is a local account: the snapshot does not decide for it",
+    );
+
+    let key = w.host.key("local-bob");
+    w.host.authorize("bob", &key);
+    let login = w
+        .host
+        .ssh("bob", &key, None, "id; pwd; echo \"[$ROSTER_USER]\"");
+    assert_session(
+        &login,
+        "uid=1500(bob) gid=1500(bob) groups=1500(bob)\n/home/local-bob\n[]\n",
     );
     assert!(
         login.events.is_empty() && !login.syslog.contains("roster"),
