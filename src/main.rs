@@ -478,6 +478,14 @@ fn cmd_explain(args: &Args, user: &str) -> Result<u8, Failure> {
                 .map_err(|_| Failure(format!("--from {a:?} is not an IP address"), 1))?,
         ),
     };
+    if roster::local::is_local_user(Path::new(roster::local::PASSWD_PATH), user) {
+        println!(
+            "{user} is a local account ({}): roster does not decide for it, and no \
+             certificate logs in to it",
+            roster::local::PASSWD_PATH
+        );
+        return Ok(1);
+    }
     let generation = Generation::<Vec<u8>>::load(Path::new(SNAPSHOT_PATH)).map_err(|e| {
         Failure(
             format!("{SNAPSHOT_PATH}: {e}: no snapshot user can log in"),

@@ -670,4 +670,15 @@ fn explain_tells_why_step_by_step() {
         "{text}"
     );
     assert!(text.ends_with("\nbob may not log in\n"), "{text}");
+
+    // carol is in the host's own /etc/passwd.
+    assert_eq!(
+        explain(&w, "carol"),
+        (
+            1,
+            "carol is a local account (/etc/passwd): roster does not decide for it, and no \
+             certificate logs in to it\n"
+                .into()
+        )
+    );
 }
