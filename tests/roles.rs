@@ -17,7 +17,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::sshd::{Background, Cert, Key, Login, Setup, SshHost};
+use common::sshd::{Background, Cert, Key, Setup, SshHost, assert_session};
 use common::{group, json_str, sh_quote, snapshot_json_with, workspace_dir};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
@@ -167,15 +167,6 @@ fn epoch_nanos() -> u128 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos()
-}
-
-#[track_caller]
-fn assert_session(login: &Login, stdout: &str) {
-    assert_eq!(
-        (login.status, login.stdout.as_str()),
-        (0, stdout),
-        "the session should have run:\n{login}"
-    );
 }
 
 /// One `login_denied` event from sudo's account phase for `account`, with `reason`.

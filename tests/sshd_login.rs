@@ -26,7 +26,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::sshd::{Cert, Key, Login, PORT, RosterConfig, STATE_DIR, Setup, SshHost, alive};
+use common::sshd::{
+    Cert, Key, Login, PORT, RosterConfig, STATE_DIR, Setup, SshHost, alive, assert_session,
+};
 use common::{group, json_str, snapshot_json_with};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
@@ -161,16 +163,6 @@ const CAROL_SESSION: &str =
     "uid=1001(carol) gid=1001(carol) groups=1001(carol),100(users)\n/home/carol\n";
 
 // --- Assertions ---
-
-/// The session ran: exit 0 and exactly `stdout`.
-#[track_caller]
-fn assert_session(login: &Login, stdout: &str) {
-    assert_eq!(
-        (login.status, login.stdout.as_str()),
-        (0, stdout),
-        "the login should have succeeded:\n{login}"
-    );
-}
 
 /// sshd logged `Accepted publickey for USER from 127.0.0.1 port N <cert>`.
 #[track_caller]

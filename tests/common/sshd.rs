@@ -1137,6 +1137,16 @@ impl SshHost {
     }
 }
 
+/// The login succeeded and its command printed exactly `stdout`.
+#[track_caller]
+pub fn assert_session(login: &Login, stdout: &str) {
+    assert_eq!(
+        (login.status, login.stdout.as_str()),
+        (0, stdout),
+        "the login should have succeeded:\n{login}"
+    );
+}
+
 /// An ssh client running in the namespace: its output so far, and once it exited, its
 /// exit status and when (nanoseconds since the epoch, the namespace's clock is the host's).
 pub struct Background {
