@@ -88,6 +88,9 @@ impl std::error::Error for ConfigError {}
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    /// Absent or without `url` in the file the package installs: roster is
+    /// not configured yet.
+    #[serde(default)]
     source: RawSource,
     #[serde(default)]
     host: RawHost,
@@ -103,10 +106,11 @@ struct RawConfig {
     paths: RawPaths,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
-    url: String,
+    url: Option<String>,
+    #[serde(default)]
     signing_keys: Vec<String>,
     token_file: Option<PathBuf>,
     ca_bundle: Option<PathBuf>,
@@ -240,7 +244,13 @@ impl Config {
         let host_defaults = HostPolicy::with_defaults("");
 
         let s = raw.source;
-        let url = s.url;
+        let Some(url) = s.url else {
+            return Err(invalid(
+                "source.url is not set: roster is not configured yet (set [source] url and \
+                 signing_keys; see roster.toml(5))"
+                    .into(),
+            ));
+        };
         if !(url.starts_with("https://") || url.starts_with("file:///")) {
             return Err(invalid(format!(
                 "source.url = {url:?}: must start with https:// or file:///"
@@ -451,7 +461,20 @@ mod tests {
 
     #[test]
     fn documented_example_parses() {
-        let c = Config::parse(include_str!("../docs/examples/roster.toml"), "web-01").unwrap();
+        // The file ships as /etc/roster/roster.toml with the source commented
+        // out: as installed, it says roster is not configured yet.
+        let shipped = include_str!("../docs/examples/roster.toml");
+        let e = Config::parse(shipped, "web-01").unwrap_err();
+        assert!(matches!(e, ParseError::Invalid(m) if m.contains("not configured yet")));
+        let configured = shipped
+            .replace("\n#url = ", "\nurl = ")
+            .replace("\n#signing_keys = [\n#    ", "\nsigning_keys = [\n    ")
+            .replace("\n#]", "\n]");
+        let c = Config::parse(&configured, "web-01").unwrap();
+        assert_eq!(
+            c.source.url,
+            "https://identity.example.com/projects/web/snapshot.json"
+        );
         assert_eq!(c.source.signing_keys.len(), 1);
         assert_eq!(c.state_dir, Path::new("/var/lib/roster"));
     }

@@ -272,29 +272,48 @@ fn cmd_agent(args: &Args) -> Result<u8, Failure> {
     }
     signal_hook::flag::register(SIGHUP, Arc::clone(&now_please))?;
 
-    let mut config = load_config(args)?;
+    // An unconfigured or broken configuration at start (the package's
+    // roster.toml has no source yet) is waited out, re-read every minute and
+    // on SIGHUP, rather than a failed unit restarting in a loop.
+    let mut config: Option<Config> = None;
     let mut failures: u32 = 0;
-    eprintln!(
-        "roster agent: syncing {} every {}",
-        config.source.url,
-        format_duration(config.sync.interval_secs)
-    );
     while !stop.load(Ordering::Relaxed) {
         // Re-read the configuration each round; a broken edit keeps the last good one.
-        match load_config(args) {
-            Ok(c) => config = c,
-            Err(Failure(m, _)) => {
+        match (load_config(args), &config) {
+            (Ok(c), previous) => {
+                if previous
+                    .as_ref()
+                    .is_none_or(|p| p.source.url != c.source.url)
+                {
+                    eprintln!(
+                        "roster agent: syncing {} every {}",
+                        c.source.url,
+                        format_duration(c.sync.interval_secs)
+                    );
+                }
+                config = Some(c);
+            }
+            (Err(Failure(m, _)), Some(_)) => {
                 eprintln!("roster agent: keeping the previous configuration: {m}")
             }
+            (Err(Failure(m, _)), None) => eprintln!(
+                "roster agent: waiting for a usable configuration \
+                 (`systemctl reload roster` after editing it): {m}"
+            ),
         }
-        let result = sync_with(&config);
-        eprintln!("roster agent: {}", report(&result));
-        failures = if result.is_ok() {
-            0
-        } else {
-            failures.saturating_add(1)
+        let delay = match &config {
+            Some(config) => {
+                let result = sync_with(config);
+                eprintln!("roster agent: {}", report(&result));
+                failures = if result.is_ok() {
+                    0
+                } else {
+                    failures.saturating_add(1)
+                };
+                next_delay(config, failures, random())
+            }
+            None => UNCONFIGURED_RETRY,
         };
-        let delay = next_delay(&config, failures, random());
         let deadline = Instant::now() + delay;
         while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
             if now_please.swap(false, Ordering::Relaxed) {
@@ -307,6 +326,9 @@ fn cmd_agent(args: &Args) -> Result<u8, Failure> {
     eprintln!("roster agent: stopping");
     Ok(0)
 }
+
+/// How often an agent without a usable configuration reads it again.
+const UNCONFIGURED_RETRY: Duration = Duration::from_secs(60);
 
 /// The wait before the next sync: the interval plus up to `jitter` after a
 /// success; after failures, 5 s doubling each time, capped at the interval,

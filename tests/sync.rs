@@ -1492,6 +1492,64 @@ fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
 }
 
 #[test]
+fn agent_installed_unconfigured_waits_for_its_configuration() {
+    // The package installs docs/examples/roster.toml with the source commented out and
+    // starts the agent: it must wait (not exit, which systemd would restart in a loop),
+    // and start syncing on the SIGHUP of `systemctl reload roster` once configured.
+    let host = Host::new();
+    let source = host.path("source.json");
+    let json = snapshot(1);
+    std::fs::write(&source, &json).unwrap();
+    std::fs::write(format!("{}.sig", source.display()), host.sign(&json)).unwrap();
+    let url = format!("file://{}", source.display());
+    let configured = host.config("configured", &url, &[]);
+    let config = host.path("roster.toml");
+    std::fs::copy(workspace_dir().join("docs/examples/roster.toml"), &config).unwrap();
+    let log = host.path("agent.log");
+    let script = format!(
+        "{setpriv} {roster} --config {config} agent 2>{log} & pid=$!\n\
+         wait_for() {{\n\
+           i=0\n\
+           until grep -q \"$1\" {log}; do\n\
+             i=$((i+1)); [ $i -lt 100 ] || {{ echo \"no '$1' within 10 s\"; kill $pid; exit 1; }}\n\
+             sleep 0.1\n\
+           done\n\
+         }}\n\
+         wait_for 'waiting for a usable configuration'\n\
+         cp {configured} {config}\n\
+         kill -HUP $pid\n\
+         wait_for 'serial 1'\n\
+         kill -TERM $pid; wait $pid; echo \"agent exited $?\"\n\
+         cat {log}\n",
+        setpriv = agent_setpriv(),
+        roster = quote(&artifacts().roster),
+        config = quote(&config),
+        configured = quote(&configured),
+        log = quote(&log),
+    );
+    let out = host.sandbox.run(&script);
+    assert_eq!(
+        (out.status, out.stdout.as_str()),
+        (
+            0,
+            format!(
+                "agent exited 0\n\
+                 roster agent: waiting for a usable configuration (`systemctl reload roster` \
+                 after editing it): {config}: source.url is not set: roster is not configured \
+                 yet (set [source] url and signing_keys; see roster.toml(5))\n\
+                 roster agent: SIGHUP, syncing now\n\
+                 roster agent: syncing {url} every 5m\n\
+                 roster agent: installed snapshot serial 1\n\
+                 roster agent: stopping\n",
+                config = config.display()
+            )
+            .as_str()
+        ),
+        "{out:#?}"
+    );
+}
+
+#[test]
 fn shipped_systemd_unit_verifies() {
     // systemd-analyze checks the unit's keys and that ExecStart's /usr/sbin/roster is
     // executable: an overlay puts the built binary there, in the sandbox's namespace only.
