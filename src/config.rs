@@ -202,6 +202,32 @@ fn default_timeout() -> String {
     "60s".into()
 }
 
+/// The host of an `http://` or `https://` URL, without port or userinfo
+/// rules: everything between `//` and the first `/`, `?` or `#`.
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    rest.split(['/', '?', '#']).next()
+}
+
+/// Plain `http://` is accepted only to this host's loopback (a local mirror,
+/// `roster demo`): the snapshot is signed, so the transport adds no trust,
+/// and nothing crosses the network in clear.
+pub fn is_loopback_http(url: &str) -> bool {
+    if !url.starts_with("http://") {
+        return false;
+    }
+    let Some(authority) = url_host(url) else {
+        return false;
+    };
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    matches!(host, "127.0.0.1" | "[::1]" | "localhost")
+}
+
 impl Config {
     /// Reads and checks the configuration at `path`. `hostname` is the
     /// machine's name, used when the file names none.
@@ -251,18 +277,13 @@ impl Config {
                     .into(),
             ));
         };
-        if !(url.starts_with("https://") || url.starts_with("file:///")) {
+        if !(url.starts_with("https://") || url.starts_with("file:///") || is_loopback_http(&url)) {
             return Err(invalid(format!(
-                "source.url = {url:?}: must start with https:// or file:///"
+                "source.url = {url:?}: must start with https:// or file:/// \
+                 (http:// only to this host: 127.0.0.1, [::1] or localhost)"
             )));
         }
-        if url.starts_with("https://")
-            && url["https://".len()..]
-                .split('/')
-                .next()
-                .unwrap_or("")
-                .is_empty()
-        {
+        if url.starts_with("https://") && url_host(&url).is_none_or(str::is_empty) {
             return Err(invalid(format!("source.url = {url:?} has no host")));
         }
         if s.signing_keys.is_empty() {
@@ -452,6 +473,26 @@ mod tests {
             "h",
         );
         assert!(matches!(bad_url, Err(ParseError::Invalid(m)) if m.contains("https://")));
+        for url in [
+            "http://127.0.0.1:8080/s.json",
+            "http://[::1]/s",
+            "http://localhost:80/s",
+        ] {
+            let c = Config::parse(
+                &format!("[source]\nurl = \"{url}\"\nsigning_keys = [\"{KEY}\"]\n"),
+                "h",
+            );
+            assert!(c.is_ok(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1.evil.example/s",
+            "http://127.0.0.1@evil.example/s",
+            "http://localhost:x@evil/s",
+            "http://10.0.0.1/s",
+            "http://[::1]x/s",
+        ] {
+            assert!(!is_loopback_http(url), "{url}");
+        }
         let bad_key = Config::parse(
             "[source]\nurl = \"https://x/s\"\nsigning_keys = [\"ssh-ed25519 nope\"]\n",
             "h",

@@ -1,5 +1,6 @@
 //! Getting the snapshot and its signature from the source: `https://` with
-//! ureq (agent only), or `file:///` for a source on local disk.
+//! ureq (agent only), `http://` to this host's loopback only, or `file:///`
+//! for a source on local disk.
 //!
 //! The source is any static HTTP server — an object store, a CDN, nginx —
 //! so conditional requests keep an unchanged snapshot to one 304 per poll.
@@ -82,7 +83,7 @@ pub trait Fetch {
     fn fetch(&mut self, url: &str, cached: &Validators) -> Result<Fetched, FetchError>;
 }
 
-/// The real source: `https://` or `file:///`.
+/// The real source: `https://`, loopback `http://` or `file:///`.
 pub struct Source {
     agent: ureq::Agent,
     token: Option<String>,
@@ -129,7 +130,8 @@ impl Source {
         let agent = ureq::Agent::config_builder()
             .timeout_connect(Some(Duration::from_secs(cfg.connect_timeout_secs)))
             .timeout_global(Some(Duration::from_secs(cfg.timeout_secs)))
-            .https_only(true)
+            // Plain HTTP only for the loopback URL the configuration allowed.
+            .https_only(!config::is_loopback_http(&cfg.url))
             // Redirects are followed by hand, to refuse other hosts.
             .max_redirects(0)
             .http_status_as_error(false)
@@ -251,10 +253,14 @@ fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String>
 /// case, and an explicit default port is the same host.
 fn same_host_redirect(from: &str, location: &str) -> Option<String> {
     let origin = |u: &str| -> Option<String> {
-        let rest = u.strip_prefix("https://")?;
-        let host = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
-        let host = host.strip_suffix(":443").unwrap_or(&host).to_owned();
-        (!host.is_empty()).then(|| format!("https://{host}"))
+        let (scheme, default_port) = if u.starts_with("https://") {
+            ("https", ":443")
+        } else {
+            ("http", ":80")
+        };
+        let host = config::url_host(u)?.to_ascii_lowercase();
+        let host = host.strip_suffix(default_port).unwrap_or(&host).to_owned();
+        (!host.is_empty()).then(|| format!("{scheme}://{host}"))
     };
     let from_origin = origin(from)?;
     if location.starts_with("//") {
@@ -265,7 +271,7 @@ fn same_host_redirect(from: &str, location: &str) -> Option<String> {
     }
     if !location.contains("://") && !location.is_empty() {
         // Relative to the directory of the current path.
-        let path = &from["https://".len()..];
+        let path = &from[from.find("://").map_or(0, |i| i + 3)..];
         let path = path.find('/').map_or("/", |i| &path[i..]);
         let path = path.split(['?', '#']).next().unwrap_or("/");
         let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
@@ -358,6 +364,14 @@ mod tests {
             "",
         ] {
             assert_eq!(same_host_redirect(from, bad), None, "{bad}");
+        }
+        let local = "http://127.0.0.1:8080/s.json";
+        assert_eq!(
+            same_host_redirect(local, "/t.json").as_deref(),
+            Some("http://127.0.0.1:8080/t.json")
+        );
+        for bad in ["https://127.0.0.1:8080/s.json", "http://127.0.0.1:9/s.json"] {
+            assert_eq!(same_host_redirect(local, bad), None, "{bad}");
         }
     }
 }
