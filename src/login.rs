@@ -227,9 +227,17 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     let Some(generation) =
         login.load(std::iter::once(user.as_str()).chain(principals.map(String::as_str)))
     else {
-        // No usable snapshot: this (not a local account) could only be a
-        // snapshot user whose session cannot be bound to its certificate
-        // now, so it is refused (fail closed).
+        // No usable snapshot (not configured yet, or broken). A session
+        // opened with a certificate cannot be bound to it now, so it is
+        // refused (fail closed). Anything else — cron, su, an LDAP or sssd
+        // user with a plain key — is not roster's to judge, and refusing it
+        // would lock out every non-local user of the host.
+        let certificate_login = info
+            .as_deref()
+            .is_some_and(|i| i.contains(CERT_METHOD_MARK));
+        if !certificate_login {
+            return Verdict::Ignore;
+        }
         let line = format!("refusing the session of {user:?}: no usable snapshot");
         login.pam.log(Priority::Err, &line);
         return Verdict::SessionError;
@@ -352,13 +360,14 @@ fn check_certificate(
 /// `SSH_AUTH_INFO_0` is one line per authentication method that succeeded,
 /// e.g. `publickey ssh-ed25519-cert-v01@openssh.com AAAA…`. Exactly one of
 /// them must be a certificate.
+/// What marks a certificate among the key types of `SSH_AUTH_INFO_0`.
+const CERT_METHOD_MARK: &str = "-cert-v01@openssh.com";
+
 pub fn parse_auth_info(info: &str) -> Result<Certificate, String> {
     let mut certs = info.lines().filter_map(|line| {
         let mut words = line.split(' ');
         match (words.next(), words.next(), words.next(), words.next()) {
-            (Some("publickey"), Some(t), Some(b64), None)
-                if t.contains("-cert-v01@openssh.com") =>
-            {
+            (Some("publickey"), Some(t), Some(b64), None) if t.contains(CERT_METHOD_MARK) => {
                 Some((t, b64))
             }
             _ => None,

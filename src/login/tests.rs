@@ -234,13 +234,24 @@ fn a_session_without_a_valid_certificate_is_refused() {
     let mut su = pam("alice");
     su.service = "su".into();
     assert_eq!(run(&s, &mut su, open_session), Verdict::Ignore);
-    // With no usable snapshot, only local accounts pass through.
+    // With no usable snapshot, a certificate login is refused; other
+    // sessions (cron, su, a directory user with a plain key) are not ours.
     std::fs::remove_file(&s.paths.snapshot).unwrap();
     assert_eq!(run(&s, &mut pam("root"), open_session), Verdict::Ignore);
-    assert_eq!(
-        run(&s, &mut pam("alice"), open_session),
-        Verdict::SessionError
+    let mut certified = pam("alice");
+    certified
+        .env
+        .insert(AUTH_INFO.into(), auth_info(&s.ca, "alice"));
+    assert_eq!(run(&s, &mut certified, open_session), Verdict::SessionError);
+    let mut plain_key = pam("ldapuser");
+    plain_key.env.insert(
+        AUTH_INFO.into(),
+        "publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHp6\n".into(),
     );
+    assert_eq!(run(&s, &mut plain_key, open_session), Verdict::Ignore);
+    let mut cron = pam("ldapuser");
+    cron.service = "cron".into();
+    assert_eq!(run(&s, &mut cron, open_session), Verdict::Ignore);
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
 
