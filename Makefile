@@ -2,7 +2,7 @@
 # toolchain from rustup): `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build demo test lint bench
+.PHONY: deps build deb demo test lint bench
 
 deps:
 	scripts/install-deps.sh
@@ -16,10 +16,23 @@ build: deps
 demo: build
 	$(CARGO) test --test demo -- --nocapture
 
+# The three Debian packages (roster, libnss-roster, libpam-roster) in
+# target/debian/, built with dpkg-buildpackage and checked with lintian.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
+DEB_ARCH = $(shell dpkg --print-architecture)
+DEB_OUT = $(foreach p,roster libnss-roster libpam-roster,../$(p)_$(DEB_VERSION)_$(DEB_ARCH).deb ../$(p)-dbgsym_$(DEB_VERSION)_$(DEB_ARCH).deb) \
+	../roster_$(DEB_VERSION)_$(DEB_ARCH).buildinfo ../roster_$(DEB_VERSION)_$(DEB_ARCH).changes
+deb: deps
+	dpkg-buildpackage -us -uc -b
+	rm -rf target/debian && mkdir -p target/debian
+	mv $(DEB_OUT) target/debian/
+	lintian --fail-on error --info target/debian/roster_$(DEB_VERSION)_$(DEB_ARCH).changes
+
 # Unit tests, then the integration tests that load the built modules into
 # real glibc inside private mount namespaces (root required; they fail, never
 # skip, when they cannot run).
-test: build
+# tests/install.rs installs the packages from `make deb` into a throwaway root.
+test: build deb
 	$(CARGO) test --workspace --all-targets
 
 lint:
