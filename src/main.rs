@@ -1,5 +1,7 @@
 //! `roster` — the command-line tool and the sync agent.
 
+mod demo;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -56,6 +58,10 @@ usage: roster [--config FILE] COMMAND
   snapshot show FILE   header facts and counts of a compiled snapshot
   snapshot sign --key PRIVATE_KEY INPUT.json
                        write INPUT.json.sig (SSHSIG, namespace roster-snapshot)
+  demo                 the whole story on this machine, in private namespaces
+                       (root; changes nothing here): a CA, a people file, a
+                       snapshot served on loopback, sshd, logins, sudo,
+                       offboarding, the audit trail
 
 The configuration is /etc/roster/roster.toml unless --config says otherwise.";
 
@@ -98,6 +104,8 @@ struct Args {
     source_address: Option<String>,
     force_command: Option<String>,
     json: bool,
+    /// `roster demo`'s own: set when it runs as the init of its namespaces.
+    work_dir: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Option<Args>, Failure> {
@@ -123,6 +131,7 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             Long("source-address") => a.source_address = Some(p.value()?.string()?),
             Long("force-command") => a.force_command = Some(p.value()?.string()?),
             Long("from") => a.from = Some(p.value()?.string()?),
+            Long("work-dir") => a.work_dir = Some(p.value()?.into()),
             Long("help") | Short('h') => return Ok(None),
             Value(v) => a
                 .words
@@ -147,6 +156,11 @@ fn run() -> Result<u8, Failure> {
         ["events"] => cmd_events(&args),
         ["explain", user] => cmd_explain(&args, user),
         ["ca", "init", dir] => cmd_ca_init(Path::new(dir)),
+        ["demo"] => match &args.work_dir {
+            None => demo::run(),
+            Some(dir) => demo::inside(dir),
+        }
+        .map_err(|demo::StepFailed(why)| Failure(why, 1)),
         ["ca", "sign"] => cmd_ca_sign(&args),
         ["snapshot", "compile", input] => cmd_compile(&args, Path::new(input)),
         ["snapshot", "show", file] => cmd_show(Path::new(file)),

@@ -318,6 +318,10 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
     assert_ne!(status, 0, "bob has no admin role:\n{out}");
     root.ok("pamtester sudo nobody acct_mgmt");
 
+    // `roster demo` from the installed packages (their modules, not a build's).
+    let demo = root.ok("roster demo");
+    assert!(demo.contains("The whole story took "), "{demo}");
+
     // Installing the same version again changes nothing.
     let installed = root.ok(LISTING);
     root.ok("dpkg -i /tmp/debs/*.deb");

@@ -471,12 +471,9 @@ fn granted_person_enters_a_shared_account_and_others_do_not() {
 
 // --- 7. Service accounts ---
 
-#[test]
-fn offboarding_says_so_when_it_cannot_inspect_shared_account_sessions() {
-    // Without the unit's CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH the agent cannot read
-    // the environment of deploy's processes, so alice's session there survives: the
-    // offboarded event must say so rather than claim her sessions ended.
-    let w = World::new();
+/// alice holds a session in the shared account deploy; a new snapshot takes
+/// her role away. Returns her session, still open, for the sync to end.
+fn alice_in_deploy_loses_her_role(w: &World) -> common::sshd::Background {
     let (alice, cert) = w.person("alice", 611);
     let session = w.background(
         "alice-deploy",
@@ -491,6 +488,38 @@ fn offboarding_says_so_when_it_cannot_inspect_shared_account_sessions() {
         ..People::default()
     };
     w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    session
+}
+
+#[test]
+fn offboarding_ends_a_persons_shared_account_session_with_the_units_capabilities() {
+    // sync() runs with exactly the shipped unit's CapabilityBoundingSet: enough to read
+    // deploy's session environment (ROSTER_USER=alice) and signal it.
+    let w = World::new();
+    let session = alice_in_deploy_loses_her_role(&w);
+    let started = std::time::Instant::now();
+    let sync = w.host.sync();
+    assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
+    assert!(
+        !sync.stderr.contains("unreadable") && !sync.stderr.contains("could not be signalled"),
+        "{sync:#?}"
+    );
+    let (status, _) = session.wait(&w.host, std::time::Duration::from_secs(30));
+    // SIGHUP ends it; SIGKILL would come only after the grace period.
+    assert!(
+        status != 0 && started.elapsed() < std::time::Duration::from_secs(4),
+        "status {status} after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn offboarding_says_so_when_it_cannot_inspect_shared_account_sessions() {
+    // Without the unit's CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH the agent cannot read
+    // the environment of deploy's processes, so alice's session there survives: the
+    // offboarded event must say so rather than claim her sessions ended.
+    let w = World::new();
+    let session = alice_in_deploy_loses_her_role(&w);
     let sync = w.host.sync_under("setpriv --bounding-set=-all,+kill");
     assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
     let line = sync
