@@ -121,6 +121,21 @@ pub enum LoadError {
     Format(FormatError),
 }
 
+impl LoadError {
+    /// Out of descriptors or memory, or interrupted: a passing state of the
+    /// process (a tight `RLIMIT_NOFILE` or `RLIMIT_AS`), not of the file.
+    pub fn is_transient(&self) -> bool {
+        let transient = [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOMEM,
+            libc::EAGAIN,
+            libc::EINTR,
+        ];
+        matches!(self, Self::Io(e) if e.raw_os_error().is_some_and(|n| transient.contains(&n)))
+    }
+}
+
 impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -316,6 +331,17 @@ impl<M: Mapping> Store<M> {
         }
         let (current, failed) = match Generation::load(Path::new(self.path)) {
             Ok(g) => (Some(Arc::new(g)), None),
+            // Out of descriptors or memory is the process's state, not the
+            // file's: answer as before, and look again at the next call
+            // rather than remember the failure until the file changes.
+            Err(e) if e.is_transient() => {
+                if let Some(mut state) = lock_briefly(&self.state)
+                    && state.checked() == checked
+                {
+                    state.next_check = None;
+                }
+                return cached.map_err(|_| e.kind());
+            }
             Err(e) => (None, Some((seen, e.kind()))),
         };
         let answer = State {
