@@ -78,8 +78,8 @@ pub fn run() -> Result<u8, StepFailed> {
          operator/   the CA, signing key, people file and published snapshot\n  \
          people/     the users' keys and certificates\n  \
          sshd/       sshd's configuration and log (sshd.log)\n  \
-         ns/etc ns/var ns/home   what changed in /etc, /var (roster's state and \
-         events) and /home\nRemove it with: rm -rf {w}",
+         state/      roster's state.json and events.jsonl\n  \
+         ns/etc ns/var ns/home   what changed in /etc, /var and /home\nRemove it with: rm -rf {w}",
         w = work.display()
     );
     Ok(1)
@@ -135,6 +135,13 @@ pub fn inside(work: &Path) -> Result<u8, StepFailed> {
     let result = demo.story();
     if let Err(StepFailed(why)) = &result {
         println!("\nFAILED: {why}");
+        // roster's state and events live on the namespace's tmpfs: keep a copy.
+        let kept = work.join("state");
+        let _ = std::fs::create_dir_all(&kept);
+        for file in ["/var/lib/roster/state.json", "/var/log/roster/events.jsonl"] {
+            let name = Path::new(file).file_name().unwrap_or_default();
+            let _ = std::fs::copy(file, kept.join(name));
+        }
     }
     result.map(|()| 0)
 }
@@ -275,10 +282,12 @@ impl Demo {
                --home-dir /nonexistent --shell /usr/sbin/nologin roster\n\
              sh -c {nsswitch} nsswitch-roster add >/dev/null\n\
              DEBIAN_FRONTEND=noninteractive pam-auth-update --package\n\
-             # A host that runs roster already: the demo starts from no state of its own.\n\
-             rm -rf /var/lib/roster /var/log/roster /etc/sudoers.d/roster-entitlements\n\
-             install -d -m 0755 /etc/ssh/sshd_config.d /etc/roster /var/lib/roster\n\
-             install -d -m 0750 /var/log/roster\n\
+             # On a host that runs roster already, the demo starts from no state of its\n\
+             # own (the host's installed snapshot is immutable: hidden, not removed).\n\
+             rm -f /etc/sudoers.d/roster-entitlements\n\
+             install -d -m 0755 /etc/ssh/sshd_config.d /etc/roster /var/lib/roster /var/log/roster\n\
+             mount -t tmpfs -o mode=0755,size=64m roster-demo-state /var/lib/roster\n\
+             mount -t tmpfs -o mode=0750,size=16m roster-demo-log /var/log/roster\n\
              cat > /etc/ssh/sshd_config.d/roster.conf <<'EOF'\n{SSHD_DROP_IN}EOF\n\
              cat > /etc/sudoers.d/roster <<'EOF'\n{SUDOERS}EOF\n\
              chmod 0440 /etc/sudoers.d/roster\n\

@@ -48,6 +48,34 @@ impl Staged {
         self.tmp.as_deref().unwrap_or(&self.path)
     }
 
+    /// [`Staged::commit`] for a file that other processes map: the new file
+    /// is made immutable (`chattr +i`), so that nothing — an operator's `cp`
+    /// or `>` over it — can truncate it under their mappings, which would kill
+    /// them with SIGBUS. rename(2) cannot replace an immutable file, so the
+    /// old one is made mutable first; both need `CAP_LINUX_IMMUTABLE`. On a
+    /// filesystem without the flag the file is installed without it.
+    pub fn commit_immutable(self) -> io::Result<()> {
+        let path = self.path.clone();
+        match set_immutable(&path, false) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e}: it is immutable, and making it mutable needs CAP_LINUX_IMMUTABLE"
+                    ),
+                ));
+            }
+            Err(e) if unsupported(&e) => {}
+            Err(e) => return Err(e),
+        }
+        self.commit()?;
+        match set_immutable(&path, true) {
+            Err(e) if !unsupported(&e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Renames the file into place and fsyncs the directory. A crash at any
     /// moment leaves either the old or the new file at the destination.
     pub fn commit(mut self) -> io::Result<()> {
@@ -66,6 +94,60 @@ impl Drop for Staged {
         if let Some(tmp) = self.tmp.take() {
             let _ = fs::remove_file(tmp);
         }
+    }
+}
+
+/// Sets or clears `FS_IMMUTABLE_FL` on `path` (a missing file is left alone).
+fn set_immutable(path: &Path, on: bool) -> io::Result<()> {
+    use rustix::fs::{IFlags, ioctl_getflags, ioctl_setflags};
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let flags = ioctl_getflags(&file)?;
+    let wanted = if on {
+        flags | IFlags::IMMUTABLE
+    } else {
+        flags - IFlags::IMMUTABLE
+    };
+    if wanted != flags {
+        ioctl_setflags(&file, wanted)?;
+    }
+    Ok(())
+}
+
+/// The filesystem has no inode flags (`ENOTTY`, `EOPNOTSUPP`, `EINVAL`).
+fn unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOTTY | libc::EOPNOTSUPP | libc::EINVAL)
+    )
+}
+
+/// Removes `dir` and everything in it, making immutable files (an installed
+/// snapshot, see [`Staged::commit_immutable`]) mutable first: for a state
+/// folder that is thrown away whole (`roster demo`, tests).
+pub fn remove_tree(dir: &Path) -> io::Result<()> {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => remove_tree(&path)?,
+                Ok(t) if t.is_file() => {
+                    let _ = set_immutable(&path, false);
+                }
+                _ => {}
+            }
+        }
+    }
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 

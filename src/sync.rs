@@ -299,8 +299,13 @@ fn attempt(
         staged.push((path, file));
     }
     for (path, file) in staged {
-        file.commit()
-            .map_err(|error| SyncError::Install { path, error })?;
+        // Every process maps the snapshot: it is installed immutable.
+        let committed = if path.ends_with(SNAPSHOT_FILE) {
+            file.commit_immutable()
+        } else {
+            file.commit()
+        };
+        committed.map_err(|error| SyncError::Install { path, error })?;
     }
     // The sudo rules follow the snapshot; a rendering visudo refuses keeps
     // the previous rules and is reported, but never holds back the snapshot

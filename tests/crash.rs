@@ -62,7 +62,7 @@ fn sync_killed_at_any_moment_leaves_a_whole_snapshot() {
         "this test must run as root (installed snapshots must be root-owned)"
     );
     let dir: PathBuf = std::env::temp_dir().join(format!("roster-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = roster::install::remove_tree(&dir);
     let state = dir.join("state");
     std::fs::create_dir_all(&state).unwrap();
     std::os::unix::fs::chown(&state, Some(0), Some(0)).unwrap();
@@ -144,5 +144,6 @@ fn sync_killed_at_any_moment_leaves_a_whole_snapshot() {
         .filter(|n| n.contains(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    // The installed snapshot is immutable, as the agent leaves it.
+    roster::install::remove_tree(&dir).unwrap();
 }

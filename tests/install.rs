@@ -38,7 +38,7 @@ impl Throwaway {
     fn new(name: &str, debs: &[PathBuf]) -> Throwaway {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("install-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let _ = roster::install::remove_tree(&dir);
         fs::create_dir_all(dir.join("layer")).unwrap();
         fs::create_dir_all(dir.join("root")).unwrap();
         let copy_debs: String = debs
@@ -135,7 +135,7 @@ impl Drop for Throwaway {
         // the last process in it.
         let _ = self.holder.kill();
         let _ = self.holder.wait();
-        let _ = fs::remove_dir_all(&self.dir);
+        let _ = roster::install::remove_tree(&self.dir);
     }
 }
 

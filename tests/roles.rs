@@ -520,7 +520,9 @@ fn offboarding_says_so_when_it_cannot_inspect_shared_account_sessions() {
     // offboarded event must say so rather than claim her sessions ended.
     let w = World::new();
     let session = alice_in_deploy_loses_her_role(&w);
-    let sync = w.host.sync_under("setpriv --bounding-set=-all,+kill");
+    let sync = w
+        .host
+        .sync_under("setpriv --bounding-set=-all,+kill,+linux_immutable");
     assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
     let line = sync
         .stderr

@@ -657,6 +657,53 @@ fn older_serial_is_refused_as_rollback() {
 }
 
 #[test]
+fn installed_snapshot_cannot_be_truncated_under_the_processes_mapping_it() {
+    // A truncated mapping kills the reader with SIGBUS, so the agent installs the
+    // snapshot immutable: an operator's `cp` or `>` over it fails, a process that has
+    // it mapped keeps resolving, and the next sync still replaces it (with only the
+    // unit's capabilities, which include CAP_LINUX_IMMUTABLE).
+    let host = Host::new();
+    let v2 = host.source("v2", &snapshot(2));
+    let steps = [
+        host.sync(&host.base),
+        "lsattr /var/lib/roster/snapshot | cut -c5".into(), // the i flag
+        "truncate -s 100 /var/lib/roster/snapshot; cp /etc/passwd /var/lib/roster/snapshot; \
+         : > /var/lib/roster/snapshot"
+            .into(),
+        "getent passwd alice".into(),
+        format!(
+            "{} {} --config {} sync",
+            agent_setpriv(),
+            quote(&artifacts().roster),
+            quote(&v2)
+        ),
+        "lsattr /var/lib/roster/snapshot | cut -c5".into(), // the i flag
+    ];
+    let out = host.sandbox.run_steps(&steps);
+    assert_eq!(out[0].status, 0, "{:#?}", out[0]);
+    assert_eq!(out[1].stdout, "i\n", "{:#?}", out[1]);
+    assert_eq!(out[2].stdout, "", "{:#?}", out[2]);
+    let refusals: Vec<&str> = out[2].stderr.lines().collect();
+    assert_eq!(refusals.len(), 3, "{:#?}", out[2]);
+    assert!(
+        refusals
+            .iter()
+            .all(|l| l.contains("Operation not permitted")),
+        "{:#?}",
+        out[2]
+    );
+    assert_eq!(out[3].status, 0, "{:#?}", out[3]);
+    assert!(
+        out[4]
+            .stdout
+            .contains("installed snapshot serial 2 (was 1)"),
+        "{:#?}",
+        out[4]
+    );
+    assert_eq!(out[5].stdout, "i\n", "{:#?}", out[5]);
+}
+
+#[test]
 fn rollback_is_refused_even_after_the_snapshot_file_is_lost() {
     // The highest serial seen lives in state.json, so deleting the snapshot does not
     // reopen the door to an older one.
@@ -665,7 +712,8 @@ fn rollback_is_refused_even_after_the_snapshot_file_is_lost() {
     let steps = [
         host.sync(&host.base),
         host.sync(&v2),
-        "rm /var/lib/roster/snapshot".into(),
+        // It is installed immutable: an operator has to mean it.
+        "chattr -i /var/lib/roster/snapshot && rm /var/lib/roster/snapshot".into(),
         host.sync(&host.base),
         PROBE.into(),
         "getent passwd alice".into(),

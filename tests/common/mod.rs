@@ -234,7 +234,8 @@ impl Sandbox {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        let _ = fs::remove_dir_all(&dir); // Left over by a killed earlier run with our pid.
+        // Left over by a killed earlier run with our pid.
+        let _ = roster::install::remove_tree(&dir);
         for sub in ["lib", "etc"] {
             fs::create_dir_all(dir.join(sub)).expect("create sandbox dir");
         }
@@ -543,7 +544,8 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
+        // The agent installs the snapshot immutable (in overlay upper layers here).
+        let _ = roster::install::remove_tree(&self.dir);
     }
 }
 
