@@ -2,7 +2,7 @@
 # toolchain from rustup): `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build deb demo test lint bench
+.PHONY: deps build deb demo test sanitize lint bench
 
 deps:
 	scripts/install-deps.sh
@@ -35,6 +35,11 @@ deb: deps
 # tests/install.rs installs the packages from `make deb` into a throwaway root.
 test: build deb
 	$(CARGO) test --workspace --all-targets
+
+# The NSS module under AddressSanitizer (+ LeakSanitizer) and ThreadSanitizer:
+# the concurrency, fork, buffer-sweep and fault tests (scripts/sanitize.sh).
+sanitize: build
+	scripts/sanitize.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -150,5 +150,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "misalignment %zu: needs %ld bytes\n", misalign, needed);
     }
     puts(first);
+    free(line);
+    free(first);
     return 0;
 }

@@ -154,5 +154,7 @@ int main(int argc, char **argv) {
         violation("the readers never saw one of the generations");
     if (latency < 0 || latency > 1.5)
         violation("a new generation took longer than 1.5 s to become visible");
+    free(data[0]);
+    free(data[1]);
     return atomic_load(&failed);
 }

@@ -101,5 +101,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < THREADS; i++)
         pthread_join(threads[i], NULL);
     printf("%d forks done\n", forks);
+    free(data[0]);
+    free(data[1]);
     return bad;
 }

@@ -118,7 +118,10 @@ pub fn artifacts() -> &'static Artifacts {
         let debug = target.join("debug");
         let artifacts = Artifacts {
             roster: debug.join("roster"),
-            nss_module: debug.join("libnss_roster.so"),
+            // scripts/sanitize.sh runs the module-in-glibc tests with a build under
+            // AddressSanitizer or ThreadSanitizer.
+            nss_module: std::env::var_os("ROSTER_TEST_NSS_MODULE")
+                .map_or_else(|| debug.join("libnss_roster.so"), PathBuf::from),
         };
         for path in [&artifacts.roster, &artifacts.nss_module] {
             assert!(
@@ -356,8 +359,12 @@ impl Sandbox {
         let exe = self
             .dir
             .join(source.file_stem().expect("C source file name"));
+        // scripts/sanitize.sh: the C programs carry the sanitizer's runtime.
+        let sanitizer_flags = std::env::var("ROSTER_TEST_CFLAGS").unwrap_or_default();
         let out = Command::new("cc")
-            .args(["-O1", "-Wall", "-Werror", "-pthread", "-o"])
+            .args(["-O1", "-Wall", "-Werror", "-pthread"])
+            .args(sanitizer_flags.split_whitespace())
+            .arg("-o")
             .arg(&exe)
             .arg(source)
             .output()
