@@ -98,7 +98,7 @@ impl Drop for Staged {
 }
 
 /// Sets or clears `FS_IMMUTABLE_FL` on `path` (a missing file is left alone).
-fn set_immutable(path: &Path, on: bool) -> io::Result<()> {
+pub(crate) fn set_immutable(path: &Path, on: bool) -> io::Result<()> {
     use rustix::fs::{IFlags, ioctl_getflags, ioctl_setflags};
     let file = match OpenOptions::new()
         .read(true)

@@ -18,6 +18,7 @@ pub mod local;
 pub mod login;
 pub mod offboard;
 pub mod people;
+pub mod sessions;
 pub mod signature;
 pub mod snapshot;
 pub mod store;

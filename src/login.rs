@@ -59,6 +59,9 @@ pub trait Pam {
     fn remote_host(&self) -> Option<String>;
     fn getenv(&self, name: &str) -> Option<String>;
     fn putenv(&mut self, name: &str, value: &str) -> bool;
+    /// The kernel's audit session id of the calling process (pam_loginuid
+    /// starts one per login), if it is in one.
+    fn audit_session(&self) -> Option<u32>;
     /// One line to syslog (authpriv).
     fn log(&self, priority: Priority, line: &str);
 }
@@ -102,6 +105,8 @@ pub struct Paths {
     pub confirmed: PathBuf,
     pub events: PathBuf,
     pub skel: PathBuf,
+    /// Whose certificate opened each audit session (see `sessions`).
+    pub sessions: PathBuf,
 }
 
 impl Default for Paths {
@@ -112,6 +117,7 @@ impl Default for Paths {
             confirmed: store::CONFIRMED_PATH.into(),
             events: audit::EVENTS_PATH.into(),
             skel: "/etc/skel".into(),
+            sessions: crate::sessions::SESSIONS_DIR.into(),
         }
     }
 }
@@ -168,6 +174,21 @@ impl Login<'_> {
         e.reason = Some(reason.to_string());
         self.record(&e, Priority::Notice);
         verdict
+    }
+
+    /// A session that passed every check but cannot be opened safely.
+    fn refuse_session(
+        &self,
+        view: &View<'_>,
+        account: &str,
+        person: &str,
+        reason: String,
+    ) -> Verdict {
+        let mut e = self.event(EventKind::LoginDenied, view, account);
+        e.person = Some(person.to_owned());
+        e.reason = Some(reason);
+        self.record(&e, Priority::Err);
+        Verdict::SessionError
     }
 }
 
@@ -270,20 +291,43 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         Err(denial) => return login.deny(&view, &user, &denial, Verdict::SessionError),
     };
     if let Err(reason) = prepare_home(login, &view, &access) {
-        let mut e = login.event(EventKind::LoginDenied, &view, &user);
-        e.person = Some(access.person.clone());
-        e.reason = Some(reason);
-        login.record(&e, Priority::Err);
-        return Verdict::SessionError;
+        return login.refuse_session(&view, &user, &access.person, reason);
     }
-    let session = session_id();
+    let record = crate::sessions::Record {
+        person: access.person.clone(),
+        session: session_id(),
+        key_id: access.cert.key_id.clone(),
+        serial: access.cert.serial,
+        ca: access.cert.ca_fingerprint.clone(),
+        start: login.now,
+    };
+    // Offboarding finds what a person runs in a shared account by the
+    // kernel's audit session id, which the user cannot change (ROSTER_USER
+    // they can): such a session needs one, recorded as theirs.
+    match login.pam.audit_session() {
+        Some(id) => {
+            if let Err(e) = crate::sessions::record(&login.paths.sessions, id, &record) {
+                let reason = format!("cannot record audit session {id}: {e}");
+                return login.refuse_session(&view, &user, &access.person, reason);
+            }
+        }
+        None if access.account != access.person => {
+            let reason = "no audit session id (is pam_loginuid in the stack?): this session in \
+                          a shared account could not be ended when its person is offboarded"
+                .to_owned();
+            return login.refuse_session(&view, &user, &access.person, reason);
+        }
+        None => {}
+    }
+    // For the session's programs to read; never trusted by roster again
+    // (pam_env and the user may change them).
     let env = [
         ("ROSTER_USER", access.person.clone()),
         ("ROSTER_ACCOUNT", access.account.clone()),
         ("ROSTER_KEY_ID", printable(&access.cert.key_id)),
         ("ROSTER_CERT_SERIAL", access.cert.serial.to_string()),
         ("ROSTER_CERT_CA", access.cert.ca_fingerprint.clone()),
-        ("ROSTER_SESSION", session.clone()),
+        ("ROSTER_SESSION", record.session.clone()),
         ("ROSTER_SESSION_START", login.now.to_string()),
     ];
     for (name, value) in &env {
@@ -298,16 +342,23 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     e.key_id = Some(access.cert.key_id.clone());
     e.serial = Some(access.cert.serial);
     e.ca = Some(access.cert.ca_fingerprint.clone());
-    e.session = Some(session);
+    e.session = Some(record.session);
     login.record(&e, Priority::Info);
     Verdict::Success
 }
 
-/// PAM close_session: ends what open_session recorded in the environment.
+/// PAM close_session: ends the session open_session recorded — from its
+/// audit session record, or, on a host without audit session ids, from the
+/// session environment.
 pub fn close_session(login: &mut Login<'_>) -> Verdict {
-    let Some(session) = login.pam.getenv("ROSTER_SESSION") else {
+    let audit = login.pam.audit_session();
+    let recorded = audit.and_then(|id| crate::sessions::lookup(&login.paths.sessions, id));
+    let Some(facts) = recorded.or_else(|| recorded_in_env(&*login.pam)) else {
         return Verdict::Ignore;
     };
+    if let Some(id) = audit {
+        crate::sessions::forget_if_over(&login.paths.sessions, id, std::process::id());
+    }
     let user = login.pam.user().unwrap_or_default();
     let generation = login.load([]);
     let view = generation.as_ref().map(Generation::view);
@@ -317,23 +368,29 @@ pub fn close_session(login: &mut Login<'_>) -> Verdict {
         .unwrap_or_default();
     let mut e = Event::new(EventKind::SessionEnd, login.now, &host, &user);
     e.snapshot_serial = view.map(|v| v.header().serial);
-    e.ca = login.pam.getenv("ROSTER_CERT_CA");
     e.service = login.pam.service();
     e.source = login.pam.remote_host();
-    e.person = login.pam.getenv("ROSTER_USER");
-    e.key_id = login.pam.getenv("ROSTER_KEY_ID");
-    e.serial = login
-        .pam
-        .getenv("ROSTER_CERT_SERIAL")
-        .and_then(|s| s.parse().ok());
-    e.session = Some(session);
-    e.duration_secs = login
-        .pam
-        .getenv("ROSTER_SESSION_START")
-        .and_then(|s| s.parse::<UnixTime>().ok())
-        .map(|start| login.now.saturating_sub(start).max(0) as u64);
+    e.duration_secs = Some(login.now.saturating_sub(facts.start).max(0) as u64);
+    e.person = Some(facts.person);
+    e.key_id = Some(facts.key_id);
+    e.serial = Some(facts.serial);
+    e.ca = Some(facts.ca);
+    e.session = Some(facts.session);
     login.record(&e, Priority::Info);
     Verdict::Success
+}
+
+/// What open_session put in the session environment, when every variable is
+/// there (a host without audit session ids).
+fn recorded_in_env(pam: &dyn Pam) -> Option<crate::sessions::Record> {
+    Some(crate::sessions::Record {
+        person: pam.getenv("ROSTER_USER")?,
+        session: pam.getenv("ROSTER_SESSION")?,
+        key_id: pam.getenv("ROSTER_KEY_ID")?,
+        serial: pam.getenv("ROSTER_CERT_SERIAL")?.parse().ok()?,
+        ca: pam.getenv("ROSTER_CERT_CA")?,
+        start: pam.getenv("ROSTER_SESSION_START")?.parse().ok()?,
+    })
 }
 
 /// The certificate of `SSH_AUTH_INFO_0`, judged like the sshd gate judged

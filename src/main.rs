@@ -227,7 +227,8 @@ fn sync_with(config: &Config) -> Result<Synced, Failure> {
 fn offboard(config: &Config, who: &[roster::offboard::Offboarded]) {
     let grace = Duration::from_secs(config.sync.offboard_grace_secs);
     for o in who {
-        let ended = roster::offboard::end_sessions(o, grace);
+        let sessions = Path::new(roster::sessions::SESSIONS_DIR);
+        let ended = roster::offboard::end_sessions(o, grace, sessions);
         let mut e = Event::new(
             EventKind::Offboarded,
             now(),

@@ -1,13 +1,16 @@
 //! Offboarding: when a sync removes or disables a user, or drops their role
 //! to none, their live sessions end — every process running as their uid,
-//! and every process of a shared-account session they opened (marked by
-//! `ROSTER_USER` in its environment). systemd-logind is asked first when it
-//! runs; the processes are then signalled directly: SIGHUP, and SIGKILL for
-//! whatever is left after a grace period.
+//! and every process of a shared-account session they opened, found by the
+//! audit session id pam_roster recorded for them (`sessions`), which the
+//! user cannot change. (`ROSTER_USER` in the environment they can: it is
+//! never trusted here.) systemd-logind is asked first when it runs; the
+//! processes are then signalled directly: SIGHUP, and SIGKILL for whatever
+//! is left after a grace period.
 
 use rustix::process::{Pid, Signal};
 use std::collections::HashSet;
 use std::fmt;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::compiled::View;
@@ -79,10 +82,6 @@ pub struct Ended {
     pub killed: usize,
     /// Processes the kernel would not let us signal (EPERM: no CAP_KILL).
     pub refused: usize,
-    /// Processes whose environment could not be read (EACCES: no
-    /// CAP_DAC_READ_SEARCH or CAP_SYS_PTRACE), so a shared-account session
-    /// of the person among them may still run.
-    pub uninspected: usize,
     pub logind: bool,
 }
 
@@ -98,25 +97,19 @@ impl fmt::Display for Ended {
         if self.refused > 0 {
             write!(f, "; {} could not be signalled", self.refused)?;
         }
-        if self.uninspected > 0 {
-            write!(
-                f,
-                "; {} with an unreadable environment, where shared-account sessions may remain",
-                self.uninspected
-            )?;
-        }
         Ok(())
     }
 }
 
 /// Ends `who`'s processes and sessions; see the module documentation.
-pub fn end_sessions(who: &Offboarded, grace: Duration) -> Ended {
+/// `sessions` is where pam_roster records audit sessions
+/// ([`crate::sessions::SESSIONS_DIR`]).
+pub fn end_sessions(who: &Offboarded, grace: Duration, sessions: &Path) -> Ended {
     let mut ended = Ended {
         logind: terminate_with_logind(who.uid),
         ..Ended::default()
     };
-    let (targets, uninspected) = processes_of(who);
-    ended.uninspected = uninspected;
+    let targets = processes_of(who, sessions);
     let (mut alive, refused) = signal(&targets, Signal::HUP);
     ended.refused = refused.len();
     ended.processes = alive.len();
@@ -173,51 +166,35 @@ fn terminate_with_logind(uid: u32) -> bool {
 }
 
 /// Processes running as `who.uid` (real, effective, saved or filesystem
-/// uid), and processes whose environment says `ROSTER_USER=who.name` (their
-/// sessions in shared accounts). Never this process or init. Also counts the
-/// processes of other uids whose environment could not be read.
-fn processes_of(who: &Offboarded) -> (Vec<Pid>, usize) {
+/// uid), and processes in an audit session recorded as theirs (their
+/// sessions in shared accounts, and whatever those left running). Never
+/// this process or init.
+fn processes_of(who: &Offboarded, sessions: &Path) -> Vec<Pid> {
     let me = std::process::id();
-    let marker = format!("ROSTER_USER={}", who.name);
+    let their_sessions = crate::sessions::of_person(sessions, &who.name);
+    let uid = who.uid.to_string();
     let mut seen = HashSet::new();
-    let mut uninspected = 0;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return (Vec::new(), 0);
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
+    for pid in crate::sessions::pids() {
         if pid == me || pid == 1 {
             continue;
         }
-        let dir = entry.path();
-        let by_uid = std::fs::read_to_string(dir.join("status")).is_ok_and(|status| {
+        let by_uid = std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
             status
                 .lines()
                 .find_map(|l| l.strip_prefix("Uid:"))
-                .is_some_and(|ids| ids.split_whitespace().any(|id| id == who.uid.to_string()))
+                .is_some_and(|ids| ids.split_whitespace().any(|id| id == uid))
         });
-        let by_session = !by_uid
-            && match std::fs::read(dir.join("environ")) {
-                Ok(env) => env.split(|b| *b == 0).any(|var| var == marker.as_bytes()),
-                Err(e) => {
-                    // Gone meanwhile (ENOENT, ESRCH) is nothing to report.
-                    uninspected += usize::from(e.kind() == std::io::ErrorKind::PermissionDenied);
-                    false
-                }
-            };
-        if (by_uid || by_session)
+        let in_their_session = !by_uid
+            && !their_sessions.is_empty()
+            && crate::sessions::session_of(&pid.to_string())
+                .is_some_and(|id| their_sessions.contains(&id));
+        if (by_uid || in_their_session)
             && let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
         {
             seen.insert(p);
         }
     }
-    (seen.into_iter().collect(), uninspected)
+    seen.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -286,29 +263,32 @@ mod tests {
             processes: 3,
             killed: 1,
             refused: 2,
-            uninspected: 4,
             logind: true,
         };
         assert_eq!(
             ended.to_string(),
             "ended 3 processes (1 after SIGKILL), logind asked to terminate the user; 2 could \
-             not be signalled; 4 with an unreadable environment, where shared-account sessions \
-             may remain"
+             not be signalled"
         );
     }
 
-    /// Needs root (to start a process as another uid), like the rest of the suite.
+    /// Needs root (to start a process as another uid, and to give one a new
+    /// audit session by writing its loginuid, as pam_loginuid does).
     #[test]
-    fn ends_the_processes_of_the_user_and_their_shared_sessions() {
+    fn ends_the_processes_of_the_user_and_of_their_audit_sessions() {
         use std::os::unix::process::CommandExt;
+        let sessions = std::env::temp_dir().join(format!("roster-offboard-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&sessions);
         let mut as_uid = std::process::Command::new("sleep")
             .arg("60")
             .uid(54_321)
             .spawn()
             .unwrap();
-        let mut marked = std::process::Command::new("sleep")
-            .arg("60")
-            .env("ROSTER_USER", "zed")
+        // Another uid (root here, a shared account in life), in an audit session of zed's,
+        // with a ROSTER_USER that lies.
+        let mut in_session = std::process::Command::new("sh")
+            .args(["-c", "echo 54322 > /proc/self/loginuid && exec sleep 60"])
+            .env("ROSTER_USER", "someone-else")
             .spawn()
             .unwrap();
         // SIGHUP is ignored by this one: it needs SIGKILL after the grace.
@@ -317,20 +297,34 @@ mod tests {
             .uid(54_321)
             .spawn()
             .unwrap();
+        // Says it is zed's, but is in no session of zed's.
         let mut bystander = std::process::Command::new("sleep")
             .arg("60")
+            .env("ROSTER_USER", "zed")
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(100));
+        let id = crate::sessions::session_of(&in_session.id().to_string())
+            .expect("a new audit session id (needs root and an audit-enabled kernel)");
+        assert_ne!(Some(id), crate::sessions::session_of("self"));
+        let record = crate::sessions::Record {
+            person: "zed".into(),
+            session: "1".into(),
+            key_id: "zed@laptop".into(),
+            serial: 1,
+            ca: "SHA256:x".into(),
+            start: 0,
+        };
+        crate::sessions::record(&sessions.join("sessions"), id, &record).unwrap();
         let who = Offboarded {
             name: "zed".into(),
             uid: 54_321,
             why: Why::Removed,
         };
-        let ended = end_sessions(&who, Duration::from_millis(500));
+        let ended = end_sessions(&who, Duration::from_millis(500), &sessions.join("sessions"));
         assert!(ended.processes >= 3, "{ended:?}");
         assert!(ended.killed >= 1, "{ended:?}");
-        for child in [&mut as_uid, &mut marked, &mut stubborn] {
+        for child in [&mut as_uid, &mut in_session, &mut stubborn] {
             assert!(child.wait().is_ok_and(|s| !s.success()));
         }
         assert!(
@@ -339,5 +333,6 @@ mod tests {
         );
         bystander.kill().unwrap();
         bystander.wait().unwrap();
+        std::fs::remove_dir_all(&sessions).unwrap();
     }
 }

@@ -418,13 +418,20 @@ mod tests {
         local: LocalTables,
     }
 
+    impl Drop for Setup {
+        fn drop(&mut self) {
+            // The installed snapshot is immutable.
+            let _ = crate::install::remove_tree(&self.config.state_dir);
+        }
+    }
+
     const NOW: UnixTime = 1_795_600_800;
 
     fn setup(name: &str) -> Setup {
         let mut rng = ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng);
         let key = PrivateKey::random(&mut rng, Algorithm::Ed25519).unwrap();
         let dir = std::env::temp_dir().join(format!("roster-sync-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = crate::install::remove_tree(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let text = format!(
             "[source]\nurl = \"https://id.example/s.json\"\nsigning_keys = [\"{}\"]\n[paths]\nstate_dir = \"{}\"\n",
@@ -553,7 +560,9 @@ mod tests {
         )
         .0
         .unwrap();
-        std::fs::remove_file(s.config.state_dir.join(SNAPSHOT_FILE)).unwrap();
+        let installed = s.config.state_dir.join(SNAPSHOT_FILE);
+        crate::install::set_immutable(&installed, false).unwrap();
+        std::fs::remove_file(installed).unwrap();
         let (r, fake) = run(
             &s,
             vec![signed(&s, snapshot(3, "2099-01-01T00:00:00Z"), "b")],

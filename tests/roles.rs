@@ -514,30 +514,41 @@ fn offboarding_ends_a_persons_shared_account_session_with_the_units_capabilities
 }
 
 #[test]
-fn offboarding_says_so_when_it_cannot_inspect_shared_account_sessions() {
-    // Without the unit's CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH the agent cannot read
-    // the environment of deploy's processes, so alice's session there survives: the
-    // offboarded event must say so rather than claim her sessions ended.
+fn offboarding_ends_what_a_person_left_running_in_a_shared_account_without_roster_user() {
+    // alice's session in deploy starts a detached process with ROSTER_USER stripped from
+    // its environment, then ends. The environment is the user's to change; the audit
+    // session id (pam_loginuid) is not, and pam_roster records whose session it is.
     let w = World::new();
-    let session = alice_in_deploy_loses_her_role(&w);
-    let sync = w
-        .host
-        .sync_under("setpriv --bounding-set=-all,+kill,+linux_immutable");
-    assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
-    let line = sync
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("roster: offboarded account=alice"))
-        .unwrap_or_else(|| panic!("no offboarded line: {sync:#?}"));
-    assert!(
-        line.contains("with an unreadable environment, where shared-account sessions may remain"),
-        "{line}"
+    let (alice, cert) = w.person("alice", 612);
+    let login = w.host.ssh(
+        "deploy",
+        &alice,
+        Some(&cert),
+        // /proc is the host's: /proc/self/stat gives the host PID.
+        "env -u ROSTER_USER setsid sh -c 'read -r p _ < /proc/self/stat; echo $p > left.pid; \
+           exec sleep 300' </dev/null >/dev/null 2>&1 & \
+         sleep 0.3; cat left.pid",
     );
-    // A second later the session's command still runs.
-    let still = w.host.run("sleep 1; pgrep -u deploy -x sleep");
-    assert!(
-        still.status == 0 && !session.done(),
-        "the deploy session ended after all: {still:#?}"
+    assert_eq!(login.status, 0, "{login}");
+    let pid: u32 = login.stdout.trim().parse().unwrap();
+    let alive =
+        format!("tr '\\0' '\\n' < /proc/{pid}/environ | grep -c ROSTER_USER; ps -o comm= -p {pid}");
+    let running = w.host.run(&alive);
+    assert_eq!(
+        running.stdout, "0\nsleep\n",
+        "the detached sleep: {running:#?}"
+    );
+    let people = People {
+        alice_role: "none",
+        ..People::default()
+    };
+    w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    let sync = w.host.sync();
+    assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
+    let left = w.host.run(&format!("sleep 0.5; ps -o comm= -p {pid}"));
+    assert_eq!(
+        left.status, 1,
+        "alice's detached process in deploy survived her offboarding: {left:#?}\n{sync:#?}"
     );
 }
 

@@ -51,6 +51,10 @@ impl Pam for Handle<'_> {
         item.0.to_str().ok().map(str::to_owned)
     }
 
+    fn audit_session(&self) -> Option<u32> {
+        roster::sessions::session_of("self")
+    }
+
     fn getenv(&self, name: &str) -> Option<String> {
         let name = c_string(name);
         // SAFETY: a valid handle for this call and a NUL-terminated name;

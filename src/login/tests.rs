@@ -16,6 +16,7 @@ struct FakePam {
     user: String,
     service: String,
     rhost: Option<String>,
+    audit_session: Option<u32>,
     env: BTreeMap<String, String>,
     log: RefCell<Vec<String>>,
 }
@@ -29,6 +30,9 @@ impl Pam for FakePam {
     }
     fn remote_host(&self) -> Option<String> {
         self.rhost.clone()
+    }
+    fn audit_session(&self) -> Option<u32> {
+        self.audit_session
     }
     fn getenv(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
@@ -80,6 +84,7 @@ fn setup(name: &str) -> Setup {
         confirmed: dir.join("confirmed"),
         events: dir.join("events.jsonl"),
         skel: dir.join("skel"),
+        sessions: dir.join("run/sessions"),
     };
     std::fs::write(&paths.snapshot, bytes).unwrap();
     std::fs::write(&paths.confirmed, format!("{}\n", NOW - 10)).unwrap();
@@ -173,7 +178,14 @@ fn a_session_is_bound_to_its_certificate() {
     let s = setup("session");
     let mut p = pam("deploy");
     p.env.insert(AUTH_INFO.into(), auth_info(&s.ca, "alice"));
+    p.audit_session = Some(41);
     assert_eq!(run(&s, &mut p, open_session), Verdict::Success);
+    // Offboarding finds alice's processes in deploy by this record.
+    let recorded = crate::sessions::lookup(&s.paths.sessions, 41).unwrap();
+    assert_eq!(
+        (recorded.person.as_str(), recorded.serial, recorded.start),
+        ("alice", 7, NOW)
+    );
     assert_eq!(p.env["ROSTER_USER"], "alice");
     assert_eq!(p.env["ROSTER_ACCOUNT"], "deploy");
     assert_eq!(p.env["ROSTER_KEY_ID"], "alice@laptop");
@@ -187,6 +199,10 @@ fn a_session_is_bound_to_its_certificate() {
     assert_eq!((start.serial, start.snapshot_serial), (Some(7), Some(9)));
     assert_eq!(start.source.as_deref(), Some("127.0.0.1"));
 
+    // pam_env (user_readenv=1, after roster in Debian's sshd stack) or the
+    // user may rewrite the environment: the end is told from the record.
+    p.env.insert("ROSTER_USER".into(), "mallory".into());
+    p.env.insert("ROSTER_SESSION_START".into(), "0".into());
     let mut login = Login {
         pam: &mut p,
         options: &NO_HOME,
@@ -204,6 +220,25 @@ fn a_session_is_bound_to_its_certificate() {
         (end.ca.clone(), end.snapshot_serial),
         (start.ca.clone(), Some(9))
     );
+    // No process runs in audit session 41: its record is gone.
+    assert!(!s.paths.sessions.join("41").exists());
+    std::fs::remove_dir_all(&s.dir).unwrap();
+}
+
+#[test]
+fn a_shared_account_session_needs_an_audit_session_id() {
+    let s = setup("no-audit");
+    // Without one, what alice starts in deploy could not be found when she
+    // leaves: refused, and said why.
+    let mut p = pam("deploy");
+    p.env.insert(AUTH_INFO.into(), auth_info(&s.ca, "alice"));
+    assert_eq!(run(&s, &mut p, open_session), Verdict::SessionError);
+    let reason = events(&s)[0].reason.clone().unwrap();
+    assert!(reason.starts_with("no audit session id"), "{reason}");
+    // Her own account's processes are found by uid: no id needed.
+    let mut own = pam("alice");
+    own.env.insert(AUTH_INFO.into(), auth_info(&s.ca, "alice"));
+    assert_eq!(run(&s, &mut own, open_session), Verdict::Success);
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
 
