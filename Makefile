@@ -2,7 +2,7 @@
 # toolchain from rustup): `make demo` and `make test`.
 CARGO ?= cargo
 
-.PHONY: deps build deb demo test sanitize lint bench
+.PHONY: deps build deb demo test sanitize fuzz lint bench
 
 deps:
 	scripts/install-deps.sh
@@ -41,9 +41,17 @@ test: build deb
 sanitize: build
 	scripts/sanitize.sh
 
+# Every fuzz target for 30 s from the committed seeds (fuzz/run.sh; longer:
+# fuzz/run.sh SECONDS), and the seeds replayed without libFuzzer.
+fuzz: deps
+	$(CARGO) test --manifest-path fuzz/Cargo.toml
+	fuzz/run.sh 30
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 
 bench: deps
 	bench/run.sh

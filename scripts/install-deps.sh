@@ -10,8 +10,8 @@ set -eu
 # visudo: the role tests' sudo through roster's PAM account check and sudoers files),
 # systemd (systemd-analyze verify: the shipped agent unit; systemd is not started);
 # packages: debhelper (dpkg-buildpackage), lintian, pamtester (the installed PAM
-# stack in tests/install.rs).
-packages="libpam0g-dev gcc libc6-dev make util-linux procps openssh-client openssh-server iproute2 sudo systemd debhelper lintian pamtester"
+# stack in tests/install.rs); fuzz: g++ (libfuzzer-sys builds libFuzzer).
+packages="libpam0g-dev gcc g++ libc6-dev make util-linux procps openssh-client openssh-server iproute2 sudo systemd debhelper lintian pamtester"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

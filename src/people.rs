@@ -152,6 +152,24 @@ pub fn build(
     let valid_for = parse_duration(&s.valid_for)
         .filter(|d| *d > 0)
         .ok_or_else(|| err(format!("valid_for = {:?} is not a duration", s.valid_for)))?;
+    // Hosts read valid_until as RFC 3339, whose years end at 9999.
+    let valid_until = UnixTime::try_from(valid_for)
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .filter(|t| *t < 253_402_300_800) // 10000-01-01T00:00:00Z
+        .ok_or_else(|| err(format!("valid_for = {:?} is too long", s.valid_for)))?;
+    // Hosts read revoked as lists; any other shape refuses the whole snapshot.
+    if let Some(revoked) = &people.revoked
+        && !revoked.as_object().is_some_and(|o| {
+            ["serials", "key_ids", "keys"]
+                .iter()
+                .all(|k| o.get(*k).is_none_or(Value::is_array))
+        })
+    {
+        return Err(err(
+            "revoked must be a table of lists: serials, key_ids and keys".into(),
+        ));
+    }
     if ledger.next_id == 0 {
         ledger.next_id = s.first_id;
     }
@@ -236,7 +254,7 @@ pub fn build(
         "format": crate::snapshot::FORMAT,
         "serial": ledger.serial,
         "issued_at": format_rfc3339(now),
-        "valid_until": format_rfc3339(now + valid_for as UnixTime),
+        "valid_until": format_rfc3339(valid_until),
         "users": users,
         "groups": groups,
         "user_cas": user_cas,
@@ -367,5 +385,49 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.0.contains("email") && e.0.contains("line"), "{e}");
+    }
+
+    /// Found with fuzz/'s `people` target: `now + valid_for` overflowed (a
+    /// panic in debug builds, a wrapped timestamp in release), and a
+    /// validity past year 9999 gave a valid_until hosts cannot parse, so
+    /// they refused the whole snapshot.
+    #[test]
+    fn overlong_valid_for_is_refused() {
+        for valid_for in ["106751991167300d", "18446744073709551615s", "3660000d"] {
+            let text = PEOPLE.replace("\"7d\"", &format!("{valid_for:?}"));
+            let mut ledger = Ledger::default();
+            let e = build(&parse(&text).unwrap(), &[], &mut ledger, NOW).unwrap_err();
+            assert!(e.0.contains("too long"), "{valid_for}: {e}");
+            assert_eq!(ledger, Ledger::default(), "{valid_for}");
+        }
+        // The longest validity hosts can read still builds, and they read it.
+        let text = PEOPLE.replace("\"7d\"", "\"2900000d\"");
+        let s = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap();
+        let json = serde_json::to_vec(&s).unwrap();
+        let local = LocalTables::parse("", "", "/bin/bash\n");
+        assert!(validate(&json, &Policy::default(), &local, NOW).is_ok());
+    }
+
+    /// Found with fuzz/'s `people` target: a `revoked` that is not a table of
+    /// lists (`serials = 7`) was copied into the snapshot as it was, and
+    /// every host refused the whole snapshot as malformed.
+    #[test]
+    fn revoked_of_the_wrong_shape_is_refused() {
+        for (top, table) in [
+            ("", "[revoked]\nserials = 7\n"),
+            ("", "[revoked]\nkey_ids = \"alice@laptop\"\n"),
+            ("revoked = 5\n", ""),
+            ("revoked = [7]\n", ""),
+        ] {
+            let text = format!("{top}{PEOPLE}\n{table}");
+            let e = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap_err();
+            assert!(e.0.contains("revoked"), "{top}{table}: {e}");
+        }
+        let text = format!("{PEOPLE}\n[revoked]\nserials = [7, -1]\nkey_ids = []\n");
+        let s = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap();
+        let json = serde_json::to_vec(&s).unwrap();
+        let local = LocalTables::parse("", "", "/bin/bash\n");
+        let v = validate(&json, &Policy::default(), &local, NOW).unwrap();
+        assert_eq!(v.revoked.serials.len(), 1);
     }
 }

@@ -587,6 +587,11 @@ fn validate_user_cas(raw: &[&RawValue], findings: &mut Vec<Finding>) -> Vec<Stri
             .and_then(|k| match k.algorithm() {
                 ssh_key::Algorithm::Dsa => Err("DSA keys are not accepted".to_owned()),
                 _ => k.to_openssh().map_err(|e| e.to_string()),
+            })
+            // The compiled file stores each line with a u16 length.
+            .and_then(|line| match line.len() {
+                0..=65_535 => Ok(line),
+                n => Err(format!("{n} bytes long, over the limit of 65535")),
             });
         match key {
             Ok(line) => kept.push(line),
@@ -1223,6 +1228,24 @@ mod tests {
         assert_eq!(s.user_cas, [format!("{CA} ca-2026")]);
         let dropped: Vec<String> = s.findings.iter().map(|f| f.entry.to_string()).collect();
         assert_eq!(dropped, ["user_cas[1]", "user_cas[2]", "user_cas[3]"]);
+    }
+
+    /// Found with fuzz/'s `snapshot_validate` target: a CA line with a
+    /// comment of 64 KiB or more was kept, and then the snapshot could not be
+    /// compiled (`FormatError::TooLarge`), so one entry failed the whole sync.
+    #[test]
+    fn user_cas_too_long_to_compile_are_dropped() {
+        const CA: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHp6EOPB3j2MNtlM8OduXusAUzKMEbXHBvBVvUNTxXTc";
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(vec![], vec![])).unwrap();
+        let longest = format!("{CA} {}", "x".repeat(65_535 - CA.len() - 1));
+        d["user_cas"] = json!([format!("{longest}x"), longest]);
+        let json = serde_json::to_vec(&d).unwrap();
+        let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
+        assert_eq!(s.user_cas, [longest]);
+        assert_eq!(s.findings[0].entry, Entry::UserCa { index: 0 });
+        let host = crate::compiled::HostPolicy::with_defaults("h");
+        assert!(crate::compiled::compile(&s, &host, NOW).is_ok());
     }
 
     #[test]

@@ -1,0 +1,32 @@
+//! `people`: text as a people file → `people::parse`, then `people::build`.
+//!
+//! Never panics. A people file that parses and builds gives a source
+//! snapshot that hosts accept as a document (`validate` may still drop
+//! entries the host's policy refuses, but never the whole snapshot), and
+//! building is deterministic.
+
+use roster::people::{Ledger, build, parse};
+use roster::snapshot::validate;
+
+use crate::{NOW, local_tables, policies};
+
+pub fn run(data: &[u8]) {
+    let text = crate::text(data);
+    let Ok(people) = parse(&text) else {
+        return;
+    };
+    let mut ledger = Ledger::default();
+    let Ok(snapshot) = build(&people, &[], &mut ledger, NOW) else {
+        return;
+    };
+    let mut again = Ledger::default();
+    let rebuilt = build(&people, &[], &mut again, NOW).expect("a second build");
+    assert_eq!(rebuilt, snapshot, "build is not deterministic");
+    assert_eq!(again, ledger);
+    let json = serde_json::to_vec_pretty(&snapshot).expect("JSON");
+    for policy in policies() {
+        if let Err(e) = validate(&json, policy, local_tables(), NOW) {
+            panic!("hosts refuse the built snapshot whole: {e}");
+        }
+    }
+}
