@@ -239,6 +239,76 @@ fn admin_gets_sudo_and_a_user_role_account_is_refused() {
     login.assert_syslogged("pam_roster(sudo:account): login_denied account=bob ");
 }
 
+#[test]
+fn a_hostile_environment_through_sudo_changes_nothing() {
+    // bob (no admin role), with a local sudoers line so that PAM decides, runs sudo
+    // with a forged SSH_AUTH_INFO_0 holding alice's certificate, forged ROSTER_*
+    // variables, LD_PRELOAD and a 100 kB variable: pam_roster reads PAM's environment,
+    // never the process's, so it refuses him exactly as without them.
+    let w = World::new();
+    let (_, alice_cert) = w.person("alice", 103);
+    let (bob, bob_cert) = w.person("bob", 104);
+    let out = w.host.run(
+        "echo 'bob ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/local-bob && \
+         chmod 0440 /etc/sudoers.d/local-bob",
+    );
+    assert_eq!(out.status, 0, "{out:#?}");
+    let alice_line = std::fs::read_to_string(&alice_cert).unwrap();
+    let mut words = alice_line.split_whitespace();
+    let (cert_type, blob) = (words.next().unwrap(), words.next().unwrap());
+    let login = w.host.ssh(
+        "bob",
+        &bob,
+        Some(&bob_cert),
+        &format!(
+            "SSH_AUTH_INFO_0='publickey {cert_type} {blob}' ROSTER_USER=alice \
+             ROSTER_ACCOUNT=alice LD_PRELOAD=/nonexistent.so \
+             BIG=$(head -c 100000 /dev/zero | tr '\\0' x) sudo -n true; echo \"sudo exit $?\""
+        ),
+    );
+    // ld.so ignores the preload for the setuid sudo, and says so.
+    let preload = "ERROR: ld.so: object '/nonexistent.so' from LD_PRELOAD cannot be preloaded \
+                   (cannot open shared object file): ignored.\n";
+    assert_eq!(
+        (login.status, login.stdout.as_str(), login.stderr.as_str()),
+        (
+            0,
+            "sudo exit 1\n",
+            format!("{preload}{SUDO_REFUSED_BY_ROSTER}").as_str()
+        ),
+        "{login}"
+    );
+    assert_sudo_denied(&login.events, "bob", NO_SUDO_REASON, &login.to_string());
+}
+
+#[test]
+fn huge_and_odd_user_names_through_pam_and_the_sshd_gate() {
+    // A 100 kB name and names that are not UTF-8 or hold a newline, through sshd's and
+    // sudo's PAM account stack (pam_unix, then pam_roster) and `roster principals`:
+    // refused or not found, never a crash.
+    let w = World::new();
+    let out = w.host.run(
+        "big=$(head -c 100000 /dev/zero | tr '\\0' a)\n\
+         for name in \"$big\" \"$(printf 'al\\377ice')\" \"$(printf 'alice\\nroot')\"; do\n\
+           for service in sshd sudo; do\n\
+             pamtester $service \"$name\" acct_mgmt >/dev/null 2>&1; echo \"pam $?\"\n\
+           done\n\
+           /usr/sbin/roster principals \"$name\" ssh-ed25519-cert-v01@openssh.com AAAA; \
+           echo \"gate $?\"\n\
+         done",
+    );
+    // The gate prints no principal (exit 0, logged with the name cut to size), and
+    // refuses arguments that are not UTF-8 outright (exit 1: sshd denies).
+    assert_eq!(
+        out.stdout, "pam 1\npam 1\ngate 0\npam 1\npam 1\ngate 1\npam 1\npam 1\ngate 0\n",
+        "{out:#?}"
+    );
+    assert!(
+        out.stderr.lines().all(|l| l.len() < 1024),
+        "an unbounded log line: {out:#?}"
+    );
+}
+
 // --- 2. A role removed while the session is open ---
 
 #[test]
