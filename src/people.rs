@@ -249,7 +249,11 @@ pub fn build(
         }
         grants.push(json!({"account": a.name, "persons": a.persons}));
     }
-    ledger.serial += 1;
+    // Hosts refuse any serial below the highest they have seen: a ledger at
+    // the top has nowhere to go (fuzz/'s `people` target found the overflow).
+    ledger.serial = ledger.serial.checked_add(1).ok_or_else(|| {
+        err("the ledger's serial is at its maximum; hosts accept no lower one".into())
+    })?;
     let mut snapshot = json!({
         "format": crate::snapshot::FORMAT,
         "serial": ledger.serial,
@@ -406,6 +410,16 @@ mod tests {
         let json = serde_json::to_vec(&s).unwrap();
         let local = LocalTables::parse("", "", "/bin/bash\n");
         assert!(validate(&json, &Policy::default(), &local, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_ledger_at_the_highest_serial_is_refused() {
+        let mut ledger = Ledger {
+            serial: u64::MAX,
+            ..Ledger::default()
+        };
+        let e = build(&parse(PEOPLE).unwrap(), &[], &mut ledger, NOW).unwrap_err();
+        assert!(e.0.contains("serial is at its maximum"), "{e}");
     }
 
     /// Found with fuzz/'s `people` target: a `revoked` that is not a table of
