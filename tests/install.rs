@@ -82,6 +82,8 @@ exec sleep infinity
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        // man-db's trigger would rebuild the whole manual index on every install.
+        throwaway.ok("echo 'man-db man-db/auto-update boolean false' | debconf-set-selections");
         throwaway
     }
 
@@ -215,8 +217,6 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
     let debs = debs();
     let root = Throwaway::new("lifecycle", &debs);
     let before = root.ok(LISTING);
-    // man-db's trigger would rebuild the whole manual index on every install.
-    root.ok("echo 'man-db man-db/auto-update boolean false' | debconf-set-selections");
 
     // Install: dpkg -i of the three packages at once.
     let install = root.ok("dpkg -i /tmp/debs/*.deb");
@@ -408,7 +408,6 @@ fn sshd_rejecting(when: &str) -> String {
 #[test]
 fn a_drop_in_sshd_rejects_is_moved_aside_and_sshd_left_as_it_was() {
     let root = Throwaway::new("sshd-rejects-drop-in", &debs());
-    root.ok("echo 'man-db man-db/auto-update boolean false' | debconf-set-selections");
     root.ok(&sshd_rejecting("[ -e /etc/ssh/sshd_config.d/roster.conf ]"));
     let out = root.ok("dpkg -i /tmp/debs/*.deb");
     assert!(
@@ -433,7 +432,6 @@ fn a_drop_in_sshd_rejects_is_moved_aside_and_sshd_left_as_it_was() {
 #[test]
 fn a_configuration_sshd_rejects_without_roster_is_not_blamed_on_roster() {
     let root = Throwaway::new("sshd-rejects-all", &debs());
-    root.ok("echo 'man-db man-db/auto-update boolean false' | debconf-set-selections");
     root.ok(&sshd_rejecting("true"));
     let out = root.ok("dpkg -i /tmp/debs/*.deb");
     assert!(

@@ -1488,6 +1488,30 @@ fn bearer_token_is_sent_with_both_requests() {
 
 // --- The agent ---
 
+/// A script that starts `roster agent` with `config` (and only the unit's capabilities)
+/// in the background as `$pid`, its stderr in a log, defines `wait_for TEXT` (up to 10 s
+/// for TEXT in the log), runs `steps`, stops the agent with SIGTERM and prints its exit
+/// status, then the log.
+fn agent_script(host: &Host, config: &Path, steps: &str) -> String {
+    let log = quote(&host.path("agent.log"));
+    format!(
+        "{setpriv} {roster} --config {config} agent 2>{log} & pid=$!\n\
+         wait_for() {{\n\
+           i=0\n\
+           until grep -q \"$1\" {log}; do\n\
+             i=$((i+1)); [ $i -lt 100 ] || {{ echo \"no '$1' within 10 s\"; kill $pid; exit 1; }}\n\
+             sleep 0.1\n\
+           done\n\
+         }}\n\
+         {steps}\
+         kill -TERM $pid; wait $pid; echo \"agent exited $?\"\n\
+         cat {log}\n",
+        setpriv = agent_setpriv(),
+        roster = quote(&artifacts().roster),
+        config = quote(config),
+    )
+}
+
 #[test]
 fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
     // A file:// source the script itself replaces; the interval is the default 5 minutes,
@@ -1502,29 +1526,15 @@ fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
     }
     let url = format!("file://{}", source.display());
     let config = host.config("agent", &url, &[]);
-    let log = host.path("agent.log");
-    let script = format!(
-        "{setpriv} {roster} --config {config} agent 2>{log} & pid=$!\n\
-         wait_for() {{\n\
-           i=0\n\
-           until grep -q \"$1\" {log}; do\n\
-             i=$((i+1)); [ $i -lt 100 ] || {{ echo \"no '$1' within 10 s\"; kill $pid; exit 1; }}\n\
-             sleep 0.1\n\
-           done\n\
-         }}\n\
-         wait_for 'serial 1'\n\
+    let steps = format!(
+        "wait_for 'serial 1'\n\
          cp {next} {source}; cp {next}.sig {source}.sig\n\
          kill -HUP $pid\n\
-         wait_for 'serial 2'\n\
-         kill -TERM $pid; wait $pid; echo \"agent exited $?\"\n\
-         cat {log}\n",
-        setpriv = agent_setpriv(),
-        roster = quote(&artifacts().roster),
-        config = quote(&config),
-        log = quote(&log),
+         wait_for 'serial 2'\n",
         next = quote(&next),
         source = quote(&source),
     );
+    let script = agent_script(&host, &config, &steps);
     let out = host.sandbox.run(&script);
     assert_eq!(
         (out.status, out.stdout.as_str()),
@@ -1558,28 +1568,15 @@ fn agent_installed_unconfigured_waits_for_its_configuration() {
     let configured = host.config("configured", &url, &[]);
     let config = host.path("roster.toml");
     std::fs::copy(workspace_dir().join("docs/examples/roster.toml"), &config).unwrap();
-    let log = host.path("agent.log");
-    let script = format!(
-        "{setpriv} {roster} --config {config} agent 2>{log} & pid=$!\n\
-         wait_for() {{\n\
-           i=0\n\
-           until grep -q \"$1\" {log}; do\n\
-             i=$((i+1)); [ $i -lt 100 ] || {{ echo \"no '$1' within 10 s\"; kill $pid; exit 1; }}\n\
-             sleep 0.1\n\
-           done\n\
-         }}\n\
-         wait_for 'waiting for a usable configuration'\n\
+    let steps = format!(
+        "wait_for 'waiting for a usable configuration'\n\
          cp {configured} {config}\n\
          kill -HUP $pid\n\
-         wait_for 'serial 1'\n\
-         kill -TERM $pid; wait $pid; echo \"agent exited $?\"\n\
-         cat {log}\n",
-        setpriv = agent_setpriv(),
-        roster = quote(&artifacts().roster),
+         wait_for 'serial 1'\n",
         config = quote(&config),
         configured = quote(&configured),
-        log = quote(&log),
     );
+    let script = agent_script(&host, &config, &steps);
     let out = host.sandbox.run(&script);
     assert_eq!(
         (out.status, out.stdout.as_str()),
