@@ -499,7 +499,9 @@ fn cmd_explain(args: &Args, user: &str) -> Result<u8, Failure> {
         None => None,
         Some(path) => {
             let text = read_text(path)?;
-            let cert = ssh_key::Certificate::from_openssh(text.trim()).map_err(|e| {
+            let mut words = text.split_whitespace();
+            let (cert_type, blob) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            let cert = roster::cert::parse(cert_type, blob).map_err(|e| {
                 Failure(
                     format!("{}: not an OpenSSH certificate: {e}", path.display()),
                     1,

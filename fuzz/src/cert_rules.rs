@@ -1,5 +1,5 @@
 //! `cert_rules`: a certificate's binary blob (the base64-decoded middle of a
-//! `*-cert.pub` line) → `Certificate::from_bytes` → `cert::verify`.
+//! `*-cert.pub` line) → `roster::cert::from_blob` → `cert::verify`.
 //!
 //! The rules: the committed test CA (`fuzz_targets/ca.pub`) is the only
 //! trusted one, the host is web-01 (default policy, a two-hour lifetime cap
@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use roster::cert::{Revocations, Rules, steps, verify};
 use roster::compiled::HostPolicy;
 use roster::time::UnixTime;
-use ssh_key::{Certificate, PublicKey};
+use ssh_key::PublicKey;
 
 /// The CA that signed every seed; its private key was thrown away.
 pub const CA: &str = include_str!("../fuzz_targets/ca.pub");
@@ -75,7 +75,8 @@ pub fn rules(client: Option<IpAddr>) -> Rules<'static> {
 }
 
 pub fn run(data: &[u8]) {
-    let Ok(cert) = Certificate::from_bytes(data) else {
+    // roster's own decoder: canonical encodings only.
+    let Ok(cert) = roster::cert::from_blob(data) else {
         return;
     };
     let known = rules(Some(CLIENT));

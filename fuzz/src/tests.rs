@@ -147,7 +147,20 @@ fn only_the_valid_certificate_seeds_verify() {
 
     let mut valid = 0;
     for (name, blob) in seeds("cert_rules") {
-        let cert = Certificate::from_bytes(&blob).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The fuzzer's one finding: a valid seed with a byte appended inside the CA
+        // key's blob, which ssh-key decodes to the same certificate.
+        if name == "invalid-ca-key-trailing-byte.bin" {
+            assert!(Certificate::from_bytes(&blob).is_ok(), "{name}");
+            assert_eq!(
+                roster::cert::from_blob(&blob).unwrap_err(),
+                CertError::Malformed(
+                    "not in canonical encoding (not the bytes the CA signed)".into()
+                ),
+                "{name}"
+            );
+            continue;
+        }
+        let cert = roster::cert::from_blob(&blob).unwrap_or_else(|e| panic!("{name}: {e}"));
         let verdicts = [
             verify(&cert, &rules(Some(CLIENT))),
             verify(&cert, &rules(None)),

@@ -330,3 +330,41 @@ fn steps_report_every_rule_even_after_a_failure() {
         steps[7].outcome.clone().unwrap_err()
     );
 }
+
+/// Found by fuzz/'s `cert_rules`: one byte appended inside the CA key's blob
+/// (its length grown to match) decoded to the same certificate, and ssh-key
+/// verified the signature over its re-encoding, not over these bytes. Only
+/// the canonical encoding is accepted now.
+#[test]
+fn only_the_canonical_encoding_is_accepted() {
+    let ca = key(Algorithm::Ed25519);
+    let bytes = cert(&ca, |_| {}).to_bytes().unwrap();
+    assert!(from_blob(&bytes).is_ok());
+    let ca_blob = ca.public_key().to_bytes().unwrap();
+    let at = bytes
+        .windows(ca_blob.len())
+        .position(|w| w == ca_blob.as_slice())
+        .expect("the CA key in the certificate");
+    let mut mutated = bytes[..at - 4].to_vec();
+    mutated.extend_from_slice(&(ca_blob.len() as u32 + 1).to_be_bytes());
+    mutated.extend_from_slice(&ca_blob);
+    mutated.push(b'W');
+    mutated.extend_from_slice(&bytes[at + ca_blob.len()..]);
+    assert_eq!(
+        from_blob(&mutated).unwrap_err(),
+        CertError::Malformed("not in canonical encoding (not the bytes the CA signed)".into())
+    );
+    let (line, mutated_line) = (cert_line(&bytes), cert_line(&mutated));
+    assert!(parse(&line.0, &line.1).is_ok());
+    assert!(parse(&mutated_line.0, &mutated_line.1).is_err());
+}
+
+/// The `TYPE BASE64` words of an OpenSSH certificate line for `bytes`.
+fn cert_line(bytes: &[u8]) -> (String, String) {
+    use ssh_key::encoding::base64::{Base64, Encoding};
+    let cert = Certificate::from_bytes(bytes).unwrap();
+    (
+        cert.algorithm().to_certificate_type(),
+        Base64::encode_string(bytes),
+    )
+}
