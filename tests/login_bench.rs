@@ -158,9 +158,10 @@ fn section(n: usize, modules: Option<&str>, times: &mut [Vec<f64>; 2]) -> String
          | roster's cost (difference) | {:.1} | {:.1} |\n\n\
          The certificate login runs everything roster adds: sshd checks the certificate \
          against\nTrustedUserCAKeys, runs `roster principals` (as the roster user), and \
-         pam_roster's account\nand session steps read the snapshot and append events; the \
-         home already exists. carol's\nlogin passes the same sshd and PAM stack, where \
-         roster's modules only see a local user.\n{END}\n",
+         pam_roster's account\nand session steps read the snapshot, record the audit \
+         session (/run/roster/sessions) and append\nevents, and at logout look for \
+         processes left in the session; the home already exists.\ncarol's login passes \
+         the same sshd and PAM stack, where roster's modules only see a local user.\n{END}\n",
         load.join(" "),
         row("certificate (alice, snapshot user)", a),
         row("authorized_keys (carol, local user)", b),
