@@ -150,6 +150,26 @@ impl World {
         self.host.events_len()
     }
 
+    /// A local sudoers line granting bob everything, so that sudo's PAM stack (and
+    /// roster's account check in it) decides.
+    fn grant_bob_sudo_locally(&self) {
+        let out = self.host.run(
+            "echo 'bob ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/local-bob && \
+             chmod 0440 /etc/sudoers.d/local-bob && visudo -cf /etc/sudoers.d/local-bob",
+        );
+        assert_eq!(out.status, 0, "{out:#?}");
+    }
+
+    /// Publishes serial 2, where alice has no role: the next sync offboards her.
+    fn publish_alice_without_role(&self) {
+        let people = People {
+            alice_role: "none",
+            ..People::default()
+        };
+        self.host
+            .publish(&snapshot(2, &self.ca, &people, &[WEB_ID_RULE]));
+    }
+
     fn background(
         &self,
         name: &str,
@@ -219,11 +239,7 @@ fn admin_gets_sudo_and_a_user_role_account_is_refused() {
 
     // A local sudoers line granting bob everything: roster's account check in sudo's PAM
     // stack still refuses him, with the reason.
-    let out = w.host.run(
-        "echo 'bob ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/local-bob && \
-         chmod 0440 /etc/sudoers.d/local-bob && visudo -cf /etc/sudoers.d/local-bob",
-    );
-    assert_eq!(out.status, 0, "{out:#?}");
+    w.grant_bob_sudo_locally();
     let login = w.host.ssh(
         "bob",
         &bob,
@@ -248,11 +264,7 @@ fn a_hostile_environment_through_sudo_changes_nothing() {
     let w = World::new();
     let (_, alice_cert) = w.person("alice", 103);
     let (bob, bob_cert) = w.person("bob", 104);
-    let out = w.host.run(
-        "echo 'bob ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/local-bob && \
-         chmod 0440 /etc/sudoers.d/local-bob",
-    );
-    assert_eq!(out.status, 0, "{out:#?}");
+    w.grant_bob_sudo_locally();
     let alice_line = std::fs::read_to_string(&alice_cert).unwrap();
     let mut words = alice_line.split_whitespace();
     let (cert_type, blob) = (words.next().unwrap(), words.next().unwrap());
@@ -553,11 +565,7 @@ fn alice_in_deploy_loses_her_role(w: &World) -> common::sshd::Background {
         "echo started; exec sleep 60",
     );
     session.wait_for_line(&w.host, "started");
-    let people = People {
-        alice_role: "none",
-        ..People::default()
-    };
-    w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    w.publish_alice_without_role();
     session
 }
 
@@ -608,11 +616,7 @@ fn offboarding_ends_what_a_person_left_running_in_a_shared_account_without_roste
         running.stdout, "0\nsleep\n",
         "the detached sleep: {running:#?}"
     );
-    let people = People {
-        alice_role: "none",
-        ..People::default()
-    };
-    w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    w.publish_alice_without_role();
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
     let left = w.host.run(&format!("sleep 0.5; ps -o comm= -p {pid}"));
