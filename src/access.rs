@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use crate::cert::{self, CertError, Revocations, Rules, VerifiedCert};
 use crate::compiled::{FormatError, HostPolicy, UserEntry, View};
 use crate::snapshot::{Kind, Role, State};
+use crate::freshness::Freshness;
 use crate::time::{UnixTime, format_duration, format_rfc3339};
 
 /// Why someone may not use an account.
@@ -16,15 +17,8 @@ use crate::time::{UnixTime, format_duration, format_rfc3339};
 pub enum Denial {
     /// The snapshot file is damaged.
     Corrupt(FormatError),
-    /// No successful sync within `max_age`.
-    Stale {
-        confirmed_at: Option<UnixTime>,
-        max_age_secs: u64,
-    },
-    /// The snapshot's own `valid_until` has passed.
-    Expired {
-        valid_until: UnixTime,
-    },
+    /// The snapshot was issued longer than `max_age` ago, or has expired.
+    NotFresh(Freshness),
     /// The account is not a snapshot user.
     UnknownAccount,
     Disabled,
@@ -38,27 +32,17 @@ pub enum Denial {
     ServiceWithoutSourceAddress,
     /// sudo needs the admin role now.
     NotAdmin,
+    /// The process carries a snapshot group (in its kernel groups, set at
+    /// login) that the live snapshot no longer gives the account: sudoers
+    /// would grant by a group the person has lost.
+    StaleGroup { group: String },
 }
 
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Corrupt(e) => write!(f, "snapshot is corrupt: {e}"),
-            Self::Stale {
-                confirmed_at: Some(t),
-                max_age_secs,
-            } => write!(
-                f,
-                "snapshot is stale: last confirmed {}, max_age is {}",
-                format_rfc3339(*t),
-                format_duration(*max_age_secs)
-            ),
-            Self::Stale {
-                confirmed_at: None, ..
-            } => f.write_str("snapshot is stale: never confirmed by a sync"),
-            Self::Expired { valid_until } => {
-                write!(f, "snapshot expired at {}", format_rfc3339(*valid_until))
-            }
+            Self::NotFresh(freshness) => freshness.fmt(f),
             Self::UnknownAccount => f.write_str("not a user of the snapshot"),
             Self::Disabled => f.write_str("account is disabled"),
             Self::NoRole => f.write_str("account has no role on this host"),
@@ -73,6 +57,11 @@ impl fmt::Display for Denial {
             Self::NotAdmin => {
                 f.write_str("no sudo: neither the admin role nor a sudo rule applies")
             }
+            Self::StaleGroup { group } => write!(
+                f,
+                "no sudo: this session holds group {group}, which the snapshot no longer \
+                 gives: log in again"
+            ),
         }
     }
 }
@@ -112,55 +101,56 @@ impl Revocations for View<'_> {
 pub fn check_account<'a>(
     view: &View<'a>,
     account: &str,
-    confirmed_at: Option<UnixTime>,
     now: UnixTime,
 ) -> Result<Option<UserEntry<'a>>, Denial> {
     let Some(user) = view.user_by_name(account.as_bytes())? else {
         return Ok(None);
     };
-    check_fresh(view, &view.host_policy()?, confirmed_at, now)?;
+    check_fresh(view, &view.host_policy()?, now)?;
     check_user(&user)?;
     Ok(Some(user))
 }
 
 /// sudo's account phase: the account checks and the admin role (or a sudo
 /// rule that applies to the user), held now.
-/// A process keeps its kernel groups after a role is removed, so the admin
-/// group seen by sudo is not enough: the live snapshot decides.
+///
+/// sudoers matches `%group` rules against the groups of the calling
+/// process, which were set at login and survive any change to the snapshot
+/// (a demoted admin's open session still holds the admin group). So the live
+/// snapshot decides here: `process_groups` (the caller's kernel groups) may
+/// hold no snapshot group the account has lost, or sudo is refused outright,
+/// until the person logs in again with the groups they hold now.
 pub fn check_sudo<'a>(
     view: &View<'a>,
     account: &str,
-    confirmed_at: Option<UnixTime>,
+    process_groups: &[u32],
     now: UnixTime,
 ) -> Result<Option<UserEntry<'a>>, Denial> {
-    let user = check_account(view, account, confirmed_at, now)?;
-    match user {
-        // A sudo rule lets a user run its commands; sudo's policy limits which.
-        Some(u) if u.role != Role::Admin && !u.sudo_rules => Err(Denial::NotAdmin),
-        other => Ok(other),
+    let Some(user) = check_account(view, account, now)? else {
+        return Ok(None);
+    };
+    for &gid in process_groups {
+        if gid == user.gid || user.groups.clone().any(|g| g == gid) {
+            continue;
+        }
+        if let Some(group) = view.group_by_gid(gid)? {
+            return Err(Denial::StaleGroup {
+                group: String::from_utf8_lossy(group.name).into_owned(),
+            });
+        }
     }
+    // A sudo rule lets a user run its commands; sudo's policy limits which.
+    if user.role != Role::Admin && !user.sudo_rules {
+        return Err(Denial::NotAdmin);
+    }
+    Ok(Some(user))
 }
 
-fn check_fresh(
-    view: &View<'_>,
-    host: &HostPolicy,
-    confirmed_at: Option<UnixTime>,
-    now: UnixTime,
-) -> Result<(), Denial> {
-    let max_age_secs = host.max_age_secs;
-    let fresh = confirmed_at
-        .is_some_and(|t| now.saturating_sub(t) <= i64::try_from(max_age_secs).unwrap_or(i64::MAX));
-    if !fresh {
-        return Err(Denial::Stale {
-            confirmed_at,
-            max_age_secs,
-        });
+fn check_fresh(view: &View<'_>, host: &HostPolicy, now: UnixTime) -> Result<(), Denial> {
+    match Freshness::of(view.header(), host.max_age_secs, now) {
+        Freshness::Fresh { .. } => Ok(()),
+        not => Err(Denial::NotFresh(not)),
     }
-    let valid_until = view.header().valid_until;
-    if now >= valid_until {
-        return Err(Denial::Expired { valid_until });
-    }
-    Ok(())
 }
 
 fn check_user(user: &UserEntry<'_>) -> Result<(), Denial> {
@@ -173,24 +163,45 @@ fn check_user(user: &UserEntry<'_>) -> Result<(), Denial> {
     Ok(())
 }
 
-/// The full decision for a login with a certificate: account checks, every
-/// certificate rule, and who the certificate may act as.
+/// The full decision for a login with a certificate at `now`: the snapshot
+/// is fresh, and [`admit`] lets the certificate in.
 pub fn authorize(
     view: &View<'_>,
     certificate: &Certificate,
     account: &str,
     client: Option<IpAddr>,
-    confirmed_at: Option<UnixTime>,
     now: UnixTime,
 ) -> Result<Access, Denial> {
-    let user = check_account(view, account, confirmed_at, now)?.ok_or(Denial::UnknownAccount)?;
+    check_account(view, account, now)?.ok_or(Denial::UnknownAccount)?;
+    admit(view, certificate, account, client, now)
+}
+
+/// Whether this snapshot admits `certificate` into `account` from `client`:
+/// the account checks, every certificate rule with its validity window
+/// judged at `cert_time`, and who the certificate may act as.
+///
+/// The one decision behind a new login ([`authorize`], at the time of the
+/// login) and behind every open session after a sync ([`still_admitted`], at
+/// the time the session opened): a session is kept only while the snapshot
+/// would admit it.
+pub fn admit(
+    view: &View<'_>,
+    certificate: &Certificate,
+    account: &str,
+    client: Option<IpAddr>,
+    cert_time: UnixTime,
+) -> Result<Access, Denial> {
+    let user = view
+        .user_by_name(account.as_bytes())?
+        .ok_or(Denial::UnknownAccount)?;
+    check_user(&user)?;
     let host = view.host_policy()?;
     let cas = trusted_cas(view)?;
     let rules = Rules {
         cas: &cas,
         host: &host,
         revoked: view,
-        now,
+        now: cert_time,
         client,
     };
     let cert = cert::verify(certificate, &rules).map_err(Denial::Certificate)?;
@@ -211,6 +222,27 @@ pub fn authorize(
         uid: user.uid,
         cert,
     })
+}
+
+/// Whether the session `record` describes would be admitted by this
+/// snapshot: [`admit`] with the certificate it opened with, its account and
+/// client, at the time it opened. A certificate's validity window bounds
+/// when a session may start, not how long it lasts (as in OpenSSH); what
+/// the snapshot says — the person, their role and grants, revocations, the
+/// trusted CAs — applies to every open session at once. Freshness is not
+/// asked: a host that cannot sync refuses new logins, but ending every
+/// session because the network is down would hand an attacker who cuts it
+/// a way to end everyone's work.
+pub fn still_admitted(view: &View<'_>, record: &crate::sessions::Record) -> Result<(), Denial> {
+    let certificate =
+        cert::parse(&record.cert_type, &record.certificate).map_err(Denial::Certificate)?;
+    let access = admit(view, &certificate, &record.account, record.client, record.start)?;
+    // The same certificate could now name another granted person of a shared
+    // account; the session is still the one person's it was opened as.
+    if access.person != record.person {
+        return Err(Denial::NotGranted);
+    }
+    Ok(())
 }
 
 /// The snapshot's user CAs as keys. The lines were validated when the
@@ -247,7 +279,6 @@ pub fn explain(
     account: &str,
     certificate: Option<&Certificate>,
     client: Option<IpAddr>,
-    confirmed_at: Option<UnixTime>,
     now: UnixTime,
 ) -> Explanation {
     let mut steps = Vec::new();
@@ -274,14 +305,13 @@ pub fn explain(
     };
     let fresh = add(
         "snapshot",
-        check_fresh(view, &host, confirmed_at, now)
+        check_fresh(view, &host, now)
             .map_err(|d| d.to_string())
             .map(|()| {
-                let ago = confirmed_at.map_or(0, |t| now.saturating_sub(t).max(0) as u64);
                 format!(
-                    "serial {}, last sync {} ago (max_age {}), valid until {}",
+                    "serial {}, {}, max_age {}, valid until {}",
                     view.header().serial,
-                    format_duration(ago),
+                    Freshness::of(view.header(), host.max_age_secs, now),
                     format_duration(host.max_age_secs),
                     format_rfc3339(view.header().valid_until)
                 )
@@ -353,7 +383,7 @@ pub fn explain(
             allowed &= ok;
         }
         if allowed {
-            let who = authorize(view, cert, account, client, confirmed_at, now);
+            let who = authorize(view, cert, account, client, now);
             allowed = add(
                 "logs in as",
                 who.map(|a| match a.kind {

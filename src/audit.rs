@@ -26,6 +26,10 @@ pub enum Kind {
     PrincipalsDenied,
     /// A sync took someone's access away; `reason` says why and what ended.
     Offboarded,
+    /// A sync found an open session the snapshot no longer admits (its
+    /// certificate revoked, its CA no longer trusted, its grant gone) and
+    /// ended it; `reason` says why and what ended.
+    SessionRevoked,
 }
 
 impl Kind {
@@ -36,6 +40,7 @@ impl Kind {
             Kind::SessionEnd => "session_end",
             Kind::PrincipalsDenied => "principals_denied",
             Kind::Offboarded => "offboarded",
+            Kind::SessionRevoked => "session_revoked",
         }
     }
 }
@@ -64,6 +69,9 @@ pub struct Event {
     pub snapshot_serial: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub session: Option<String>,
+    /// The kernel's audit session id of the session (pam_loginuid's).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub audit_session: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duration_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -85,6 +93,7 @@ impl Event {
             ca: None,
             snapshot_serial: None,
             session: None,
+            audit_session: None,
             duration_secs: None,
             reason: None,
         }

@@ -12,12 +12,13 @@ pub mod ca;
 pub mod cert;
 pub mod compiled;
 pub mod config;
+pub mod freshness;
 pub mod home;
 pub mod install;
 pub mod local;
 pub mod login;
-pub mod offboard;
 pub mod people;
+pub mod process;
 pub mod sessions;
 pub mod signature;
 pub mod snapshot;
@@ -28,6 +29,8 @@ pub mod time;
 // The agent's parts: network client and sync. Not built for the modules.
 #[cfg(feature = "agent")]
 pub mod fetch;
+#[cfg(feature = "agent")]
+pub mod offboard;
 #[cfg(feature = "agent")]
 pub mod sync;
 

@@ -4,11 +4,16 @@
 //! - account: snapshot users only (others are `UserUnknown`, so local
 //!   accounts fall through to pam_unix); refuses disabled users, role none
 //!   and a stale snapshot; under sudo, also anyone without the admin role
-//!   now; never changes PAM_USER.
+//!   or a sudo rule now, and any process still holding a snapshot group its
+//!   user has lost (`access::check_sudo`); never changes PAM_USER.
 //! - open_session (sshd): the certificate sshd accepted, from
 //!   `SSH_AUTH_INFO_0`, re-checked with every rule; the home directory; the
-//!   session environment; the `session_start` event.
-//! - close_session: the `session_end` event with the session's duration.
+//!   session record (`sessions`), kept with the PAM handle and under the
+//!   audit session id; the session environment; the `session_start` event.
+//! - close_session: the `session_end` event, only in the PAM handle whose
+//!   open_session recorded the session (so sudo or su inside a session,
+//!   which share its audit session id, never end it), told from that
+//!   record and never from anything the user can set.
 
 use ssh_key::Certificate;
 use std::net::IpAddr;
@@ -62,6 +67,14 @@ pub trait Pam {
     /// The kernel's audit session id of the calling process (pam_loginuid
     /// starts one per login), if it is in one.
     fn audit_session(&self) -> Option<u32>;
+    /// The calling process's group ids (primary and supplementary), as the
+    /// kernel holds them.
+    fn process_groups(&self) -> Vec<u32>;
+    /// Keeps `value` with this PAM handle (pam_set_data), for close_session
+    /// in the same process; only this module can read it back.
+    fn keep(&mut self, value: String) -> bool;
+    /// What [`Pam::keep`] stored with this handle, if anything.
+    fn kept(&self) -> Option<String>;
     /// One line to syslog (authpriv).
     fn log(&self, priority: Priority, line: &str);
 }
@@ -102,7 +115,6 @@ pub struct Paths {
     pub snapshot: PathBuf,
     /// The local accounts, which are never ours.
     pub passwd: PathBuf,
-    pub confirmed: PathBuf,
     pub events: PathBuf,
     pub skel: PathBuf,
     /// Whose certificate opened each audit session (see `sessions`).
@@ -114,7 +126,6 @@ impl Default for Paths {
         Paths {
             snapshot: store::SNAPSHOT_PATH.into(),
             passwd: crate::local::PASSWD_PATH.into(),
-            confirmed: store::CONFIRMED_PATH.into(),
             events: audit::EVENTS_PATH.into(),
             skel: "/etc/skel".into(),
             sessions: crate::sessions::SESSIONS_DIR.into(),
@@ -131,11 +142,17 @@ pub struct Login<'a> {
 }
 
 impl Login<'_> {
-    /// The snapshot, with what looking up `users` needs read (see
-    /// [`Sparse`]: a login reads kilobytes, whatever the snapshot's size).
-    fn load<'n>(&self, users: impl IntoIterator<Item = &'n str>) -> Option<Generation<Sparse>> {
+    /// The snapshot, with what looking up `users` and the groups `gids`
+    /// needs read (see [`Sparse`]: a login reads kilobytes, whatever the
+    /// snapshot's size).
+    fn load<'n>(
+        &self,
+        users: impl IntoIterator<Item = &'n str>,
+        gids: &[u32],
+    ) -> Option<Generation<Sparse>> {
         let loaded = Generation::<Sparse>::load(&self.paths.snapshot).and_then(|mut g| {
             g.read_users(users)?;
+            g.read_groups(gids)?;
             Ok(g)
         });
         match loaded {
@@ -203,18 +220,24 @@ pub fn account(login: &mut Login<'_>) -> Verdict {
     // Without a usable snapshot no snapshot user resolves through NSS, so
     // whoever this is, they are not ours to judge: local accounts (and
     // break-glass) must keep working.
-    let Some(generation) = login.load([user.as_str()]) else {
+    // Under sudo, the admin role must be held now, whatever the process's
+    // groups say, and the process may hold no group its user has lost.
+    let sudo = matches!(login.pam.service().as_deref(), Some("sudo" | "sudo-i"));
+    let groups = if sudo {
+        login.pam.process_groups()
+    } else {
+        Vec::new()
+    };
+    let Some(generation) = login.load([user.as_str()], &groups) else {
         return Verdict::UserUnknown;
     };
     let view = generation.view();
-    let confirmed = store::read_confirmed(&login.paths.confirmed);
-    // Under sudo, the admin role must be held now, whatever the process's
-    // groups say.
-    let check = match login.pam.service().as_deref() {
-        Some("sudo" | "sudo-i") => access::check_sudo,
-        _ => access::check_account,
+    let checked = if sudo {
+        access::check_sudo(&view, &user, &groups, login.now)
+    } else {
+        access::check_account(&view, &user, login.now)
     };
-    match check(&view, &user, confirmed, login.now) {
+    match checked {
         Ok(None) => Verdict::UserUnknown,
         Ok(Some(_)) => {
             if login.options.debug {
@@ -246,7 +269,10 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         .flat_map(|c| c.valid_principals())
         .take(MAX_LOOKUPS);
     let Some(generation) =
-        login.load(std::iter::once(user.as_str()).chain(principals.map(String::as_str)))
+        login.load(
+            std::iter::once(user.as_str()).chain(principals.map(String::as_str)),
+            &[],
+        )
     else {
         // No usable snapshot (not configured yet, or broken). A session
         // opened with a certificate cannot be bound to it now, so it is
@@ -293,18 +319,28 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     if let Err(reason) = prepare_home(login, &view, &access) {
         return login.refuse_session(&view, &user, &access.person, reason);
     }
+    let audit_session = login.pam.audit_session();
+    let Some((cert_type, blob)) = info.as_deref().and_then(|i| the_certificate(i).ok()) else {
+        return Verdict::SessionError; // parsed above: cannot happen
+    };
     let record = crate::sessions::Record {
         person: access.person.clone(),
+        account: access.account.clone(),
         session: session_id(),
         key_id: access.cert.key_id.clone(),
         serial: access.cert.serial,
         ca: access.cert.ca_fingerprint.clone(),
         start: login.now,
+        client: login.pam.remote_host().and_then(|h| h.parse().ok()),
+        cert_type: cert_type.to_owned(),
+        certificate: blob.to_owned(),
+        audit_session,
     };
-    // Offboarding finds what a person runs in a shared account by the
-    // kernel's audit session id, which the user cannot change (ROSTER_USER
-    // they can): such a session needs one, recorded as theirs.
-    match login.pam.audit_session() {
+    // Offboarding finds what a person runs in a shared account, and a sync
+    // judges every open session again, by the kernel's audit session id,
+    // which the user cannot change (ROSTER_USER they can): a shared-account
+    // session needs one, recorded as theirs.
+    match audit_session {
         Some(id) => {
             if let Err(e) = crate::sessions::record(&login.paths.sessions, id, &record) {
                 let reason = format!("cannot record audit session {id}: {e}");
@@ -318,6 +354,12 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
             return login.refuse_session(&view, &user, &access.person, reason);
         }
         None => {}
+    }
+    // close_session tells the session's end from this, kept in the memory
+    // of the process that opened it.
+    if !login.pam.keep(record.to_json()) {
+        let reason = "cannot keep the session record with the PAM handle".to_owned();
+        return login.refuse_session(&view, &user, &access.person, reason);
     }
     // For the session's programs to read; never trusted by roster again
     // (pam_env and the user may change them).
@@ -343,30 +385,41 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     e.serial = Some(access.cert.serial);
     e.ca = Some(access.cert.ca_fingerprint.clone());
     e.session = Some(record.session);
+    e.audit_session = audit_session;
+    if audit_session.is_none() {
+        e.reason = Some(NO_AUDIT_SESSION.to_owned());
+    }
     login.record(&e, Priority::Info);
     Verdict::Success
 }
 
-/// PAM close_session: ends the session open_session recorded — from its
-/// audit session record, or, on a host without audit session ids, from the
-/// session environment.
+/// What session events say of a session without an audit session id.
+const NO_AUDIT_SESSION: &str = "no audit session id (is pam_loginuid in the stack?): what this \
+                                session leaves running is ended only with its person";
+
+/// PAM close_session: ends the session this PAM handle's open_session
+/// recorded. Any other handle — sudo or su run inside the session, which
+/// share its audit session id, or a handle whose open_session refused —
+/// holds no record and ends nothing.
 pub fn close_session(login: &mut Login<'_>) -> Verdict {
-    let audit = login.pam.audit_session();
-    let recorded = audit.and_then(|id| crate::sessions::lookup(&login.paths.sessions, id));
-    let Some(facts) = recorded.or_else(|| recorded_in_env(&*login.pam)) else {
+    let Some(facts) = login
+        .pam
+        .kept()
+        .as_deref()
+        .and_then(crate::sessions::Record::from_json)
+    else {
         return Verdict::Ignore;
     };
-    if let Some(id) = audit {
+    if let Some(id) = facts.audit_session {
         crate::sessions::forget_if_over(&login.paths.sessions, id, std::process::id());
     }
-    let user = login.pam.user().unwrap_or_default();
-    let generation = login.load([]);
+    let generation = login.load([], &[]);
     let view = generation.as_ref().map(Generation::view);
     let host = view
         .and_then(|v| v.host_policy().ok())
         .map(|h| h.host_name)
         .unwrap_or_default();
-    let mut e = Event::new(EventKind::SessionEnd, login.now, &host, &user);
+    let mut e = Event::new(EventKind::SessionEnd, login.now, &host, &facts.account);
     e.snapshot_serial = view.map(|v| v.header().serial);
     e.service = login.pam.service();
     e.source = login.pam.remote_host();
@@ -376,21 +429,12 @@ pub fn close_session(login: &mut Login<'_>) -> Verdict {
     e.serial = Some(facts.serial);
     e.ca = Some(facts.ca);
     e.session = Some(facts.session);
+    e.audit_session = facts.audit_session;
+    if facts.audit_session.is_none() {
+        e.reason = Some(NO_AUDIT_SESSION.to_owned());
+    }
     login.record(&e, Priority::Info);
     Verdict::Success
-}
-
-/// What open_session put in the session environment, when every variable is
-/// there (a host without audit session ids).
-fn recorded_in_env(pam: &dyn Pam) -> Option<crate::sessions::Record> {
-    Some(crate::sessions::Record {
-        person: pam.getenv("ROSTER_USER")?,
-        session: pam.getenv("ROSTER_SESSION")?,
-        key_id: pam.getenv("ROSTER_KEY_ID")?,
-        serial: pam.getenv("ROSTER_CERT_SERIAL")?.parse().ok()?,
-        ca: pam.getenv("ROSTER_CERT_CA")?,
-        start: pam.getenv("ROSTER_SESSION_START")?.parse().ok()?,
-    })
 }
 
 /// The certificate of `SSH_AUTH_INFO_0`, judged like the sshd gate judged
@@ -410,8 +454,7 @@ fn check_certificate(
             "client address unknown (PAM_RHOST is not an IP address)",
         ));
     }
-    let confirmed = store::read_confirmed(&login.paths.confirmed);
-    access::authorize(view, cert, user, client, confirmed, login.now)
+    access::authorize(view, cert, user, client, login.now)
 }
 
 /// `SSH_AUTH_INFO_0` is one line per authentication method that succeeded,
@@ -421,6 +464,12 @@ fn check_certificate(
 const CERT_METHOD_MARK: &str = "-cert-v01@openssh.com";
 
 pub fn parse_auth_info(info: &str) -> Result<Certificate, String> {
+    let (t, b64) = the_certificate(info)?;
+    crate::cert::parse(t, b64).map_err(|e| e.to_string())
+}
+
+/// The key type and base64 blob of the one certificate in `info`.
+fn the_certificate(info: &str) -> Result<(&str, &str), String> {
     let mut certs = info.lines().filter_map(|line| {
         let mut words = line.split(' ');
         match (words.next(), words.next(), words.next(), words.next()) {
@@ -430,13 +479,13 @@ pub fn parse_auth_info(info: &str) -> Result<Certificate, String> {
             _ => None,
         }
     });
-    let (t, b64) = certs
+    let found = certs
         .next()
         .ok_or("no certificate among the methods sshd used")?;
     if certs.next().is_some() {
         return Err("more than one certificate among the methods sshd used".into());
     }
-    crate::cert::parse(t, b64).map_err(|e| e.to_string())
+    Ok(found)
 }
 
 /// Creates the home directory if needed (never for service accounts).

@@ -14,7 +14,7 @@ use roster::compiled::{HostPolicy, View, compile};
 use roster::config::{self, Config};
 use roster::local::LocalTables;
 use roster::snapshot::{Policy, validate};
-use roster::store::{CONFIRMED_PATH, Generation, SNAPSHOT_PATH, Sparse, read_confirmed};
+use roster::store::{Generation, SNAPSHOT_PATH, Sparse};
 use roster::sync::{Health, State, Synced, installed_serial, sync_once};
 use roster::time::{UnixTime, format_duration, format_rfc3339};
 
@@ -133,9 +133,20 @@ fn parse_args() -> Result<Option<Args>, Failure> {
             Long("from") => a.from = Some(p.value()?.string()?),
             Long("work-dir") => a.work_dir = Some(p.value()?.into()),
             Long("help") | Short('h') => return Ok(None),
-            Value(v) => a
-                .words
-                .push(v.into_string().map_err(|_| "arguments must be UTF-8")?),
+            Value(v) => {
+                let word = v.into_string().map_err(|_| "arguments must be UTF-8")?;
+                let gate = a.words.is_empty() && word == "principals";
+                a.words.push(word);
+                if gate {
+                    // sshd passes the certificate's key ID (%i), which whoever
+                    // asked for the certificate chose: everything after the
+                    // command name is data, never an option.
+                    for raw in p.raw_args()? {
+                        let word = raw.into_string().map_err(|_| "arguments must be UTF-8")?;
+                        a.words.push(word);
+                    }
+                }
+            }
             _ => return Err(arg.unexpected().into()),
         }
     }
@@ -215,33 +226,40 @@ fn sync_with(config: &Config) -> Result<Synced, Failure> {
     // Source::new fails only on the token file or the CA bundle: configuration.
     let mut source =
         roster::fetch::Source::new(&config.source, max).map_err(|e| Failure(e.to_string(), 1))?;
+    // What a run before this one left unfinished is finished first.
+    end_sessions(config);
     let synced = sync_once(config, &mut source, &local, now())
-        .map_err(|e| Failure(e.to_string(), e.exit_code()))?;
-    if let Synced::Installed { offboarded, .. } = &synced {
-        offboard(config, offboarded);
-    }
-    Ok(synced)
+        .map_err(|e| Failure(e.to_string(), e.exit_code()));
+    // Whatever the sync did or failed at: the installed snapshot decides
+    // which sessions may stay open.
+    end_sessions(config);
+    synced
 }
 
-/// Ends the sessions of everyone who lost access, one audit event each.
-fn offboard(config: &Config, who: &[roster::offboard::Offboarded]) {
-    let grace = Duration::from_secs(config.sync.offboard_grace_secs);
-    for o in who {
-        let sessions = Path::new(roster::sessions::SESSIONS_DIR);
-        let ended = roster::offboard::end_sessions(o, grace, sessions);
-        let mut e = Event::new(
-            EventKind::Offboarded,
-            now(),
-            &config.host.host_name,
-            &o.name,
-        );
-        e.reason = Some(format!("{}: {ended}", o.why));
+/// Ends the sessions the installed snapshot no longer admits, and those of
+/// everyone it offboarded (roster::offboard::carry_out), one audit event
+/// each.
+fn end_sessions(config: &Config) {
+    let host = roster::offboard::Host {
+        state_dir: &config.state_dir,
+        sessions: Path::new(roster::sessions::SESSIONS_DIR),
+        host_name: &config.host.host_name,
+        grace: Duration::from_secs(config.sync.offboard_grace_secs),
+    };
+    let events = match roster::offboard::carry_out(&host, now()) {
+        Ok(events) => events,
+        Err(e) => {
+            eprintln!("roster: cannot finish the offboarding journal: {e}");
+            return;
+        }
+    };
+    for e in &events {
         let line = e.summary();
         eprintln!("roster: {line}");
         syslog_notice(&line);
-        let events = Path::new(roster::audit::EVENTS_PATH);
-        if let Err(err) = roster::audit::append(events, &e) {
-            eprintln!("roster: cannot write {}: {err}", events.display());
+        let path = Path::new(roster::audit::EVENTS_PATH);
+        if let Err(err) = roster::audit::append(path, e) {
+            eprintln!("roster: cannot write {}: {err}", path.display());
         }
     }
 }
@@ -374,14 +392,11 @@ fn random() -> u64 {
 
 fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
     let state = State::load(&config.state_dir).map_err(|e| Failure(e, 2))?;
-    let installed = installed_serial(&config.state_dir.join(roster::sync::SNAPSHOT_FILE));
+    let snapshot = config.state_dir.join(roster::sync::SNAPSHOT_FILE);
+    let installed = installed_serial(&snapshot);
     let now = now();
-    let health = Health::of(&state, installed, now);
-    let word = match health {
-        Health::Fresh => "fresh",
-        Health::Stale => "stale",
-        Health::Unusable => "no usable snapshot",
-    };
+    let health = Health::of(&snapshot, config.host.max_age_secs, now);
+    let word = health.word();
     if json {
         let mut v = serde_json::to_value(&state)?;
         v["health"] = word.into();
@@ -398,10 +413,13 @@ fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
         ),
         None => "never".to_owned(),
     };
-    println!(
-        "health:        {word} (max_age {})",
-        format_duration(config.host.max_age_secs)
-    );
+    match health {
+        Health::Usable(freshness) => println!(
+            "health:        {word}: {freshness} (max_age {})",
+            format_duration(config.host.max_age_secs)
+        ),
+        Health::Unusable => println!("health:        {word}"),
+    }
     println!("source:        {}", config.source.url);
     match installed {
         Some(serial) => println!(
@@ -482,10 +500,9 @@ fn cmd_principals(user: &str, cert_type: &str, key: &str) -> u8 {
         Err(e) => return refuse(e.to_string(), Some(&cert)),
     };
     let view = generation.view();
-    let confirmed = read_confirmed(Path::new(CONFIRMED_PATH));
     // sshd itself enforces source-address before running this command, and
     // does not pass the client address; PAM checks it again.
-    match authorize(&view, &cert, user, None, confirmed, now) {
+    match authorize(&view, &cert, user, None, now) {
         Ok(access) => {
             println!("{}", access.person);
             0
@@ -533,8 +550,7 @@ fn cmd_explain(args: &Args, user: &str) -> Result<u8, Failure> {
     })?;
     let view = generation.view();
     let now = now();
-    let confirmed = read_confirmed(Path::new(CONFIRMED_PATH));
-    let x = roster::access::explain(&view, user, cert.as_ref(), client, confirmed, now);
+    let x = roster::access::explain(&view, user, cert.as_ref(), client, now);
     let host = view.host_policy().map(|h| h.host_name).unwrap_or_default();
     println!("roster explain {user} on {host} at {}", format_rfc3339(now));
     let width = x.steps.iter().map(|s| s.step.len()).max().unwrap_or(0);

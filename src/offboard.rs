@@ -1,30 +1,64 @@
-//! Offboarding: when a sync removes or disables a user, or drops their role
-//! to none, their live sessions end — every process running as their uid,
-//! and every process of a shared-account session they opened, found by the
-//! audit session id pam_roster recorded for them (`sessions`), which the
-//! user cannot change. (`ROSTER_USER` in the environment they can: it is
-//! never trusted here.) systemd-logind is asked first when it runs; the
-//! processes are then signalled directly: SIGHUP, and SIGKILL for whatever
-//! is left after a grace period.
+//! Ending sessions after a sync. Two causes, one way of ending them:
+//!
+//! - people who lost access (removed, disabled, role none): every process
+//!   running as their uid, and every process of an audit session recorded as
+//!   theirs (their sessions in shared accounts, and what those left running);
+//! - open sessions this snapshot no longer admits (a certificate revoked, a
+//!   CA no longer trusted, a grant gone: [`crate::access::still_admitted`],
+//!   the decision that admits a login): every process of that audit session.
+//!
+//! The audit session id (`sessions`) is the kernel's and the user cannot
+//! change it; `ROSTER_USER` in the environment they can, and it is never
+//! trusted here.
+//!
+//! Ending is SIGHUP to every process found, again to whatever they fork,
+//! for a grace period; then SIGKILL, scan after scan, until a scan finds
+//! none left. A process being killed cannot fork, and what it forked before
+//! its signal is found by the next scan, so a shell loop that forks while it
+//! is killed runs out of children. Every signal goes through a pidfd opened
+//! before the process is checked, so a recycled pid is never signalled. (A
+//! cgroup would do this in one write, but only on hosts where every login
+//! lands in its own systemd scope; this works on every host, and logind is
+//! asked as well where it runs.) A zombie is dead: only running processes
+//! are counted, found or left.
+//!
+//! Who must lose access is written down before the snapshot that removes
+//! them is installed ([`Pending`], in the state folder), and carried out
+//! before anything else on the next run ([`carry_out`]), so no failure at
+//! any point — the events log, a full disk, the agent killed — loses an
+//! offboarding. Open sessions need no journal: their records stay in
+//! `/run/roster/sessions` until they end, and every run judges them all.
 
-use rustix::process::{Pid, Signal};
+use rustix::process::{Pid, PidfdFlags, Signal};
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::audit::{Event, Kind as EventKind};
 use crate::compiled::View;
+use crate::process::{pids, running, session_of, status_ids};
 use crate::snapshot::{Role, Snapshot, State};
+use crate::time::UnixTime;
+
+/// The journal of who must lose access, in the agent's state folder.
+pub const PENDING_FILE: &str = "offboarding.json";
+
+/// How long SIGKILL rounds go on before what is left is reported as
+/// surviving (a process in uninterruptible sleep dies when it wakes).
+const KILL_ROUNDS_FOR: Duration = Duration::from_secs(5);
 
 /// Someone who had access before the sync and has none after it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offboarded {
     pub name: String,
     pub uid: u32,
     pub why: Why,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Why {
     Removed,
     Disabled,
@@ -73,15 +107,44 @@ pub fn offboarded(previous: &View<'_>, next: &Snapshot) -> Vec<Offboarded> {
     out
 }
 
-/// What ending one person's sessions did.
+/// Who must lose access once snapshot `serial` is installed: written before
+/// it is, removed once done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub serial: u64,
+    pub people: Vec<Offboarded>,
+}
+
+impl Pending {
+    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::install::write_atomic(&state_dir.join(PENDING_FILE), &json, 0o600)
+    }
+
+    fn load(state_dir: &Path) -> Option<Pending> {
+        let bytes = std::fs::read(state_dir.join(PENDING_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn done(state_dir: &Path) -> std::io::Result<()> {
+        match std::fs::remove_file(state_dir.join(PENDING_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What ending one person's or one session's processes did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ended {
-    /// Processes that were signalled.
+    /// Processes that were running and are not any more.
     pub processes: usize,
     /// Of those, how many needed SIGKILL.
     pub killed: usize,
     /// Processes the kernel would not let us signal (EPERM: no CAP_KILL).
     pub refused: usize,
+    /// Processes still running when the last round gave up.
+    pub survivors: usize,
     pub logind: bool,
 }
 
@@ -97,59 +160,193 @@ impl fmt::Display for Ended {
         if self.refused > 0 {
             write!(f, "; {} could not be signalled", self.refused)?;
         }
+        if self.survivors > 0 {
+            write!(f, "; {} still running", self.survivors)?;
+        }
         Ok(())
     }
 }
 
-/// Ends `who`'s processes and sessions; see the module documentation.
-/// `sessions` is where pam_roster records audit sessions
-/// ([`crate::sessions::SESSIONS_DIR`]).
-pub fn end_sessions(who: &Offboarded, grace: Duration, sessions: &Path) -> Ended {
-    let mut ended = Ended {
-        logind: terminate_with_logind(who.uid),
-        ..Ended::default()
+/// Where [`carry_out`] works, and for which host.
+pub struct Host<'a> {
+    /// The agent's state folder: the installed snapshot and the journal.
+    pub state_dir: &'a Path,
+    /// pam_roster's session records ([`crate::sessions::SESSIONS_DIR`]).
+    pub sessions: &'a Path,
+    pub host_name: &'a str,
+    /// How long processes have after SIGHUP before SIGKILL.
+    pub grace: Duration,
+}
+
+/// Ends what the installed snapshot says must end: first the people the
+/// journal names (when the snapshot that removed them is installed), then
+/// every open session the snapshot no longer admits. Returns one event for
+/// each, for the caller to record; the journal is gone once its people are
+/// ended, whether or not their events can be written.
+pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> {
+    let installed = std::fs::read(host.state_dir.join(crate::sync::SNAPSHOT_FILE)).ok();
+    let view = installed.as_deref().and_then(|b| View::open(b).ok());
+    let mut events = Vec::new();
+    let mut ended_people = HashSet::new();
+    if let Some(pending) = Pending::load(host.state_dir) {
+        // A journal ahead of the installed snapshot is one whose install
+        // failed: the next install computes it again.
+        let applies = view.as_ref().is_some_and(|v| v.header().serial >= pending.serial);
+        for who in pending.people.iter().filter(|_| applies) {
+            let ended = end_person(who, host);
+            let mut e = Event::new(EventKind::Offboarded, now, host.host_name, &who.name);
+            e.reason = Some(format!("{}: {ended}", who.why));
+            events.push(e);
+            ended_people.insert(who.name.clone());
+        }
+        Pending::done(host.state_dir)?;
+    }
+    let Some(view) = view else {
+        return Ok(events);
     };
-    let targets = processes_of(who, sessions);
-    let (mut alive, refused) = signal(&targets, Signal::HUP);
-    ended.refused = refused.len();
-    ended.processes = alive.len();
+    for (id, record) in crate::sessions::all(host.sessions) {
+        if !crate::sessions::in_use(id) {
+            crate::sessions::forget(host.sessions, id);
+            continue;
+        }
+        // Records written before sessions kept their certificate cannot be
+        // judged again; those of someone just offboarded are ended.
+        if record.certificate.is_empty() || ended_people.contains(&record.person) {
+            continue;
+        }
+        let Err(denial) = crate::access::still_admitted(&view, &record) else {
+            continue;
+        };
+        let ended = end_processes(&|pid| session_of(&pid.to_string()) == Some(id), host.grace);
+        if ended.survivors == 0 {
+            crate::sessions::forget(host.sessions, id);
+        }
+        let mut e = Event::new(EventKind::SessionRevoked, now, host.host_name, &record.account);
+        e.person = Some(record.person);
+        e.key_id = Some(record.key_id);
+        e.serial = Some(record.serial);
+        e.ca = Some(record.ca);
+        e.session = Some(record.session);
+        e.audit_session = Some(id);
+        e.snapshot_serial = Some(view.header().serial);
+        e.reason = Some(format!("{denial}: {ended}"));
+        events.push(e);
+    }
+    Ok(events)
+}
+
+/// Ends `who`'s processes: those running as their uid (real, effective,
+/// saved or filesystem), and those in an audit session recorded as theirs.
+fn end_person(who: &Offboarded, host: &Host<'_>) -> Ended {
+    let logind = terminate_with_logind(who.uid);
+    let their_sessions = crate::sessions::of_person(host.sessions, &who.name);
+    let is_theirs = |pid: u32| {
+        let pid = pid.to_string();
+        status_ids(&pid, "Uid:").contains(&who.uid)
+            || session_of(&pid).is_some_and(|id| their_sessions.contains(&id))
+    };
+    let ended = end_processes(&is_theirs, host.grace);
+    for id in their_sessions {
+        if !crate::sessions::in_use(id) {
+            crate::sessions::forget(host.sessions, id);
+        }
+    }
+    Ended { logind, ..ended }
+}
+
+/// Ends every running process `is_target` picks (never this one or init);
+/// see the module documentation.
+pub fn end_processes(is_target: &dyn Fn(u32) -> bool, grace: Duration) -> Ended {
+    let me = std::process::id();
+    let scan = || -> Vec<u32> {
+        pids()
+            .filter(|&pid| pid != me && pid != 1 && running(pid) && is_target(pid))
+            .collect()
+    };
+    let mut found = HashSet::new();
+    let mut refused = HashSet::new();
+    let mut killed = HashSet::new();
     let deadline = Instant::now() + grace;
     loop {
-        alive.retain(|pid| running(*pid));
-        if alive.is_empty() || Instant::now() >= deadline {
+        let now_found = scan();
+        if now_found.is_empty() || Instant::now() >= deadline {
             break;
         }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ended.killed = alive.len();
-    signal(&alive, Signal::KILL);
-    ended
-}
-
-/// Whether `pid` still runs: it exists and is not a zombie (a process that
-/// has exited but whose parent has not collected it yet).
-fn running(pid: Pid) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()));
-    // The state follows the command name, which is in parentheses.
-    let state = stat.ok().and_then(|s| {
-        s.rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next())
-    });
-    matches!(state, Some(c) if c != 'Z' && c != 'X')
-}
-
-/// Sends `sig` to each of `pids`: those signalled, and those the kernel
-/// refused (EPERM). One that has exited meanwhile is in neither.
-fn signal(pids: &[Pid], sig: Signal) -> (Vec<Pid>, Vec<Pid>) {
-    let (mut sent, mut refused) = (Vec::new(), Vec::new());
-    for &pid in pids {
-        match rustix::process::kill_process(pid, sig) {
-            Ok(()) => sent.push(pid),
-            Err(rustix::io::Errno::PERM) => refused.push(pid),
-            Err(_) => {}
+        for pid in now_found {
+            if found.insert(pid) && signal(pid, Signal::HUP, is_target) == Sent::Refused {
+                refused.insert(pid);
+            }
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
-    (sent, refused)
+    let deadline = Instant::now() + KILL_ROUNDS_FOR;
+    let mut left = scan();
+    while Instant::now() < deadline {
+        left.retain(|pid| !refused.contains(pid));
+        if left.is_empty() {
+            break;
+        }
+        for &pid in &left {
+            found.insert(pid);
+            match signal(pid, Signal::KILL, is_target) {
+                Sent::Yes => {
+                    killed.insert(pid);
+                }
+                Sent::Refused => {
+                    refused.insert(pid);
+                }
+                Sent::Gone => {}
+            }
+        }
+        // A killed process takes a moment to become a zombie.
+        std::thread::sleep(Duration::from_millis(5));
+        left = scan();
+    }
+    let survivors: HashSet<u32> = scan().into_iter().collect();
+    let gone = |pid: &&u32| !survivors.contains(pid) && !refused.contains(pid);
+    Ended {
+        processes: found.iter().filter(gone).count(),
+        killed: killed.iter().filter(gone).count(),
+        refused: refused.len(),
+        survivors: survivors.difference(&refused).count(),
+        logind: false,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Yes,
+    /// EPERM: no CAP_KILL.
+    Refused,
+    /// It exited, or the pid now belongs to a process that is not a target.
+    Gone,
+}
+
+/// Sends `sig` to `pid` if it is (still) a target. The pidfd is opened
+/// before the check, so the signal reaches the process that was checked even
+/// if the pid is recycled in between.
+fn signal(pid: u32, sig: Signal, is_target: &dyn Fn(u32) -> bool) -> Sent {
+    let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
+        return Sent::Gone;
+    };
+    let sent = match rustix::process::pidfd_open(p, PidfdFlags::empty()) {
+        Ok(fd) => {
+            if !is_target(pid) {
+                return Sent::Gone;
+            }
+            rustix::process::pidfd_send_signal(&fd, sig)
+        }
+        // A kernel before 5.3, or a seccomp filter without pidfds.
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+            rustix::process::kill_process(p, sig)
+        }
+        Err(_) => return Sent::Gone,
+    };
+    match sent {
+        Ok(()) => Sent::Yes,
+        Err(rustix::io::Errno::PERM) => Sent::Refused,
+        Err(_) => Sent::Gone,
+    }
 }
 
 /// `loginctl terminate-user UID`, when systemd-logind runs.
@@ -163,38 +360,6 @@ fn terminate_with_logind(uid: u32) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
-}
-
-/// Processes running as `who.uid` (real, effective, saved or filesystem
-/// uid), and processes in an audit session recorded as theirs (their
-/// sessions in shared accounts, and whatever those left running). Never
-/// this process or init.
-fn processes_of(who: &Offboarded, sessions: &Path) -> Vec<Pid> {
-    let me = std::process::id();
-    let their_sessions = crate::sessions::of_person(sessions, &who.name);
-    let uid = who.uid.to_string();
-    let mut seen = HashSet::new();
-    for pid in crate::sessions::pids() {
-        if pid == me || pid == 1 {
-            continue;
-        }
-        let by_uid = std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .is_some_and(|ids| ids.split_whitespace().any(|id| id == uid))
-        });
-        let in_their_session = !by_uid
-            && !their_sessions.is_empty()
-            && crate::sessions::session_of(&pid.to_string())
-                .is_some_and(|id| their_sessions.contains(&id));
-        if (by_uid || in_their_session)
-            && let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
-        {
-            seen.insert(p);
-        }
-    }
-    seen.into_iter().collect()
 }
 
 #[cfg(test)]
@@ -263,12 +428,13 @@ mod tests {
             processes: 3,
             killed: 1,
             refused: 2,
+            survivors: 4,
             logind: true,
         };
         assert_eq!(
             ended.to_string(),
             "ended 3 processes (1 after SIGKILL), logind asked to terminate the user; 2 could \
-             not be signalled"
+             not be signalled; 4 still running"
         );
     }
 
@@ -304,16 +470,21 @@ mod tests {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(100));
-        let id = crate::sessions::session_of(&in_session.id().to_string())
+        let id = session_of(&in_session.id().to_string())
             .expect("a new audit session id (needs root and an audit-enabled kernel)");
-        assert_ne!(Some(id), crate::sessions::session_of("self"));
+        assert_ne!(Some(id), session_of("self"));
         let record = crate::sessions::Record {
             person: "zed".into(),
+            account: "deploy".into(),
             session: "1".into(),
             key_id: "zed@laptop".into(),
             serial: 1,
             ca: "SHA256:x".into(),
             start: 0,
+            client: None,
+            cert_type: String::new(),
+            certificate: String::new(),
+            audit_session: Some(id),
         };
         crate::sessions::record(&sessions.join("sessions"), id, &record).unwrap();
         let who = Offboarded {
@@ -321,8 +492,15 @@ mod tests {
             uid: 54_321,
             why: Why::Removed,
         };
-        let ended = end_sessions(&who, Duration::from_millis(500), &sessions.join("sessions"));
-        assert!(ended.processes >= 3, "{ended:?}");
+        let host = Host {
+            state_dir: &sessions,
+            sessions: &sessions.join("sessions"),
+            host_name: "h",
+            grace: Duration::from_millis(500),
+        };
+        let ended = end_person(&who, &host);
+        // sh and sleep of `stubborn` (sh waits for sleep), `as_uid`, `in_session`.
+        assert_eq!((ended.processes, ended.survivors), (4, 0), "{ended:?}");
         assert!(ended.killed >= 1, "{ended:?}");
         for child in [&mut as_uid, &mut in_session, &mut stubborn] {
             assert!(child.wait().is_ok_and(|s| !s.success()));

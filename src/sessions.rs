@@ -19,33 +19,49 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+
+use crate::process::{pids, session_of};
 
 /// Where the records are. /run is a tmpfs: they vanish at reboot, when
 /// every session has ended anyway.
 pub const SESSIONS_DIR: &str = "/run/roster/sessions";
 
-/// `/proc/*/sessionid` of a process outside any login session.
-const NO_SESSION: u32 = u32::MAX;
-
-/// What pam_roster knew when it opened the session.
+/// What pam_roster knew when it opened the session: enough to tell its end
+/// (close_session reads it from the PAM handle that opened it) and to judge
+/// it again after every sync (`access::still_admitted`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub person: String,
+    /// The account logged in to (the person's own, or a shared one).
+    pub account: String,
     /// roster's own session id (`ROSTER_SESSION`, and in events).
     pub session: String,
     pub key_id: String,
     pub serial: u64,
     pub ca: String,
     pub start: crate::time::UnixTime,
+    /// The client's address (PAM_RHOST), for `source-address`.
+    pub client: Option<IpAddr>,
+    /// The certificate the session opened with, as sshd exposed it: its key
+    /// type and base64 blob.
+    pub cert_type: String,
+    pub certificate: String,
+    /// The kernel's audit session id, when the session has one.
+    pub audit_session: Option<u32>,
 }
 
-/// The audit session id of process `pid` ("self" for this one), if it is
-/// in a login session.
-pub fn session_of(pid: &str) -> Option<u32> {
-    let text = fs::read_to_string(format!("/proc/{pid}/sessionid")).ok()?;
-    text.trim().parse().ok().filter(|id| *id != NO_SESSION)
+impl Record {
+    /// The record as kept with the PAM handle between open and close.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Option<Record> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// Records session `id`. `dir` and its parent are created root-owned (0755)
@@ -67,11 +83,6 @@ pub fn record(dir: &Path, id: u32, record: &Record) -> io::Result<()> {
     file.write_all(b"\n")
 }
 
-/// The record of session `id`, if there is one.
-pub fn lookup(dir: &Path, id: u32) -> Option<Record> {
-    read(&dir.join(id.to_string()))
-}
-
 fn read(path: &Path) -> Option<Record> {
     let text = fs::read(path).ok()?;
     serde_json::from_slice(&text).ok()
@@ -88,25 +99,35 @@ pub fn forget_if_over(dir: &Path, id: u32, me: u32) {
 
 /// The session ids recorded for `person`.
 pub fn of_person(dir: &Path, person: &str) -> HashSet<u32> {
+    all(dir)
+        .into_iter()
+        .filter(|(_, r)| r.person == person)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Every readable record, by audit session id.
+pub fn all(dir: &Path) -> Vec<(u32, Record)> {
     let Ok(entries) = fs::read_dir(dir) else {
-        return HashSet::new();
+        return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|e| {
             let id: u32 = e.file_name().to_str()?.parse().ok()?;
-            (read(&e.path())?.person == person).then_some(id)
+            Some((id, read(&e.path())?))
         })
         .collect()
 }
 
-/// The ids of the processes now running.
-pub fn pids() -> impl Iterator<Item = u32> {
-    fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+/// Forgets session `id` (the agent, once it has ended every process in it).
+pub fn forget(dir: &Path, id: u32) {
+    let _ = fs::remove_file(dir.join(id.to_string()));
+}
+
+/// Whether any process runs in audit session `id`.
+pub fn in_use(id: u32) -> bool {
+    pids().any(|pid| session_of(&pid.to_string()) == Some(id))
 }
 
 fn ensure_dir(dir: &Path) -> io::Result<()> {
@@ -132,11 +153,16 @@ mod tests {
     fn of(person: &str) -> Record {
         Record {
             person: person.into(),
+            account: person.into(),
             session: "s".into(),
             key_id: format!("{person}@laptop"),
             serial: 1,
             ca: "SHA256:x".into(),
             start: 0,
+            client: None,
+            cert_type: String::new(),
+            certificate: String::new(),
+            audit_session: Some(7),
         }
     }
 
@@ -150,7 +176,7 @@ mod tests {
             record(&sessions, 9, &of("bob")).unwrap();
             record(&sessions, 11, &of("alice")).unwrap();
             assert_eq!(of_person(&sessions, "alice"), HashSet::from([7, 11]));
-            assert_eq!(lookup(&sessions, 9), Some(of("bob")));
+            assert!(all(&sessions).contains(&(9, of("bob"))));
             // No process runs in session 7 (ids are never reused within a boot).
             forget_if_over(&sessions, 7, std::process::id());
             assert_eq!(of_person(&sessions, "alice"), HashSet::from([11]));

@@ -20,11 +20,6 @@ use crate::compiled::{FormatError, Layout, View};
 /// Where the agent installs the compiled snapshot.
 pub const SNAPSHOT_PATH: &str = "/var/lib/roster/snapshot";
 
-/// Written by every successful sync (new snapshot or confirmed unchanged):
-/// the Unix time of that sync. The certificate gate refuses snapshot users
-/// when it is older than `max_age`.
-pub const CONFIRMED_PATH: &str = "/var/lib/roster/confirmed";
-
 /// How stale a process's view of the file may be: a newly installed snapshot
 /// is seen within this time, at the cost of one `lstat` per interval.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -98,6 +93,18 @@ impl Generation<Sparse> {
         for name in names {
             self.layout
                 .read_user_lookup(buf, name.as_bytes(), |at, dst| file.read_exact_at(dst, at))
+                .map_err(LoadError::Io)?;
+        }
+        Ok(())
+    }
+
+    /// Reads what looking up these groups by gid needs.
+    pub fn read_groups(&mut self, gids: &[u32]) -> Result<(), LoadError> {
+        use std::os::unix::fs::FileExt;
+        let Sparse { file, buf } = &mut self.map;
+        for &gid in gids {
+            self.layout
+                .read_gid_lookup(buf, gid, |at, dst| file.read_exact_at(dst, at))
                 .map_err(LoadError::Io)?;
         }
         Ok(())
@@ -231,23 +238,6 @@ impl<M: Mapping> Generation<M> {
     }
 }
 
-/// The time of the last successful sync, from the file at `path`; `None` if
-/// it is missing, unreadable, not a root-owned regular file, or garbled.
-pub fn read_confirmed(path: &Path) -> Option<crate::time::UnixTime> {
-    use std::io::Read;
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || check_owner(&meta).is_err() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(32).read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
-}
 
 fn check_owner(m: &Metadata) -> Result<(), LoadError> {
     if m.uid() != 0 {
@@ -523,12 +513,16 @@ mod tests {
     }
 
     #[test]
-    fn a_sparse_read_answers_the_users_it_read_like_the_whole_file() {
+    fn a_sparse_read_answers_the_users_and_groups_it_read_like_the_whole_file() {
         let (dir, _) = setup("sparse");
+        let groups: Vec<String> = (0..3000)
+            .map(|i| format!(r#"{{"name":"g{i}","gid":{},"members":["u{i}"]}}"#, 200_000 + i))
+            .collect();
         let json = format!(
             r#"{{"format":"roster-snapshot/1","serial":4,"issued_at":"2026-01-01T00:00:00Z",
-            "valid_until":"2099-01-01T00:00:00Z","groups":[],"users":[{}],
+            "valid_until":"2099-01-01T00:00:00Z","groups":[{}],"users":[{}],
             "grants":[],"revoked":{{"serials":[5]}}}}"#,
+            groups.join(","),
             crate::testing::generated_users(3000)
         );
         let local = LocalTables::parse("", "", "/bin/sh\n");
@@ -539,7 +533,13 @@ mod tests {
         let full = Generation::<Vec<u8>>::load(&path).unwrap();
         let mut sparse = Generation::<Sparse>::load(&path).unwrap();
         sparse.read_users(["u7", "u2999", "nobody-here"]).unwrap();
+        let gids = [200_007, 202_999, 7];
+        sparse.read_groups(&gids).unwrap();
         let (f, sp) = (full.view(), sparse.view());
+        for gid in gids {
+            assert_eq!(sp.group_by_gid(gid), f.group_by_gid(gid), "{gid}");
+        }
+        assert!(sp.group_by_gid(200_007).unwrap().is_some());
         for name in ["u7", "u2999", "nobody-here"] {
             assert_eq!(
                 sp.user_by_name(name.as_bytes()),

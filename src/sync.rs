@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::compiled::{FormatError, View, compile};
 use crate::config::Config;
 use crate::fetch::{Fetch, FetchError, Fetched, Validators};
+use crate::freshness::Freshness;
 use crate::install::{self, write_atomic};
 use crate::local::LocalTables;
 use crate::offboard::{self, Offboarded};
@@ -22,8 +23,6 @@ pub const SNAPSHOT_FILE: &str = "snapshot";
 pub const STATE_FILE: &str = "state.json";
 /// sshd's `TrustedUserCAKeys`, written from the snapshot's `user_cas`.
 pub const USER_CA_FILE: &str = "user_ca_keys";
-/// The time of the last successful sync (see `store::CONFIRMED_PATH`).
-pub const CONFIRMED_FILE: &str = "confirmed";
 /// Checks a sudoers file before it is installed.
 const VISUDO: &str = "/usr/sbin/visudo";
 /// At most this many dropped-entry lines are kept in the state file.
@@ -163,13 +162,7 @@ pub fn sync_once(
         state.etag = None;
         state.last_modified = None;
     }
-    let result = attempt(config, source, local, now, &mut state).and_then(|synced| {
-        // The source confirmed what is installed: the snapshot is fresh.
-        let path = dir.join(CONFIRMED_FILE);
-        write_atomic(&path, format!("{now}\n").as_bytes(), 0o644)
-            .map_err(|error| SyncError::Install { path, error })?;
-        Ok(synced)
-    });
+    let result = attempt(config, source, local, now, &mut state);
     match &result {
         Ok(_) => {
             state.last_success = Some(now);
@@ -279,6 +272,19 @@ fn attempt(
                 .map(|v| offboard::offboarded(&v, &snapshot))
         })
         .unwrap_or_default();
+    // Who loses access is written down before the snapshot that takes it
+    // away is installed: whatever fails after this, the next run ends
+    // their sessions first (offboard::carry_out).
+    if !offboarded.is_empty() {
+        let pending = offboard::Pending {
+            serial: snapshot.serial,
+            people: offboarded.clone(),
+        };
+        pending.save(dir).map_err(|error| SyncError::Install {
+            path: dir.join(offboard::PENDING_FILE),
+            error,
+        })?;
+    }
     let mut ca_keys = snapshot.user_cas.join("\n");
     if !ca_keys.is_empty() {
         ca_keys.push('\n');
@@ -364,31 +370,39 @@ fn installed_valid_until(path: &Path) -> Option<UnixTime> {
     View::open(&bytes).ok().map(|v| v.header().valid_until)
 }
 
-/// How `roster status` judges the host.
+/// How `roster status` judges the host: the installed snapshot's
+/// [`Freshness`], the one the login gate and PAM use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
-    Fresh,
-    /// No confirmation from the source for longer than `max_age`.
-    Stale,
+    Usable(Freshness),
     /// No usable snapshot installed.
     Unusable,
 }
 
 impl Health {
-    pub fn of(state: &State, installed: Option<u64>, now: UnixTime) -> Health {
-        match (installed, state.last_success) {
-            (None, _) => Health::Unusable,
-            (Some(_), Some(t)) if now.saturating_sub(t) <= state.max_age_secs as i64 => {
-                Health::Fresh
-            }
-            _ => Health::Stale,
+    /// The health of the compiled snapshot at `path` at `now`, on a host
+    /// whose `max_age` is `max_age_secs`.
+    pub fn of(path: &Path, max_age_secs: u64, now: UnixTime) -> Health {
+        let Ok(bytes) = std::fs::read(path) else {
+            return Health::Unusable;
+        };
+        match View::open(&bytes) {
+            Ok(v) => Health::Usable(Freshness::of(v.header(), max_age_secs, now)),
+            Err(_) => Health::Unusable,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Health::Usable(f) => f.word(),
+            Health::Unusable => "no usable snapshot",
         }
     }
 
     pub fn exit_code(self) -> u8 {
         match self {
-            Health::Fresh => 0,
-            Health::Stale => 1,
+            Health::Usable(f) if f.is_fresh() => 0,
+            Health::Usable(_) => 1,
             Health::Unusable => 2,
         }
     }
@@ -513,8 +527,6 @@ mod tests {
         assert_eq!(r.unwrap(), Synced::Unchanged { serial: 5 });
         assert_eq!(fake.asked[0].etag.as_deref(), Some("\"v5\""));
         assert_eq!(state(&s).last_success, Some(NOW));
-        let confirmed = s.config.state_dir.join(CONFIRMED_FILE);
-        assert_eq!(crate::store::read_confirmed(&confirmed), Some(NOW));
     }
 
     #[test]
@@ -668,15 +680,33 @@ mod tests {
     }
 
     #[test]
-    fn health_follows_max_age() {
-        let st = State {
-            last_success: Some(NOW - 100),
-            max_age_secs: 100,
-            ..State::default()
+    fn health_counts_from_the_signed_issue_time_not_the_last_fetch() {
+        let s = setup("health");
+        run(
+            &s,
+            vec![signed(&s, snapshot(5, "2099-01-01T00:00:00Z"), "a")],
+        )
+        .0
+        .unwrap();
+        let path = s.config.state_dir.join(SNAPSHOT_FILE);
+        // Issued 2026-01-01T00:00:00Z; max_age is 24h.
+        let issued: UnixTime = 1_767_225_600;
+        let day = 24 * 3600;
+        assert!(matches!(
+            Health::of(&path, day as u64, issued + day),
+            Health::Usable(Freshness::Fresh { .. })
+        ));
+        // The source answers 304 a day later: the sync succeeds, the host is stale.
+        let mut fake = Fake {
+            answers: vec![Ok(Fetched::NotModified)],
+            asked: Vec::new(),
         };
-        assert_eq!(Health::of(&st, Some(1), NOW), Health::Fresh);
-        assert_eq!(Health::of(&st, Some(1), NOW + 1), Health::Stale);
-        assert_eq!(Health::of(&st, None, NOW), Health::Unusable);
-        assert_eq!(Health::of(&State::default(), Some(1), NOW), Health::Stale);
+        let later = issued + day + 1;
+        sync_once(&s.config, &mut fake, &s.local, later).unwrap();
+        assert_eq!(state(&s).last_success, Some(later));
+        let health = Health::of(&path, day as u64, later);
+        assert_eq!((health.word(), health.exit_code()), ("stale", 1));
+        let none = Health::of(&s.config.state_dir.join("none"), day as u64, later);
+        assert_eq!((none.word(), none.exit_code()), ("no usable snapshot", 2));
     }
 }

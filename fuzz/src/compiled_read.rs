@@ -259,8 +259,14 @@ fn check_sparse(data: &[u8]) {
         Ok(())
     };
     const SPARSE_NAMES: [&[u8]; 4] = [b"alice", b"bob", b"deploy", b"nobody-here"];
+    const SPARSE_GIDS: [u32; 3] = [10001, 10020, 4242];
     for name in SPARSE_NAMES {
         if layout.read_user_lookup(&mut buf, name, read_at).is_err() {
+            return;
+        }
+    }
+    for gid in SPARSE_GIDS {
+        if layout.read_gid_lookup(&mut buf, gid, read_at).is_err() {
             return;
         }
     }
@@ -272,6 +278,14 @@ fn check_sparse(data: &[u8]) {
             whole.user_by_name(name),
             "the sparse read answers {:?} differently",
             String::from_utf8_lossy(name)
+        );
+    }
+    // sudo's account phase looks up the caller's groups by gid.
+    for gid in SPARSE_GIDS {
+        assert_eq!(
+            sparse.group_by_gid(gid),
+            whole.group_by_gid(gid),
+            "the sparse read answers gid {gid} differently"
         );
     }
     // The certificate gate reads these from the sparse buffer too.

@@ -15,6 +15,10 @@ unsafe extern "C" {
     fn pam_syslog(pamh: *const PamHandle, priority: c_int, fmt: *const c_char, ...);
 }
 
+/// The pam_set_data name of the session record open_session keeps for
+/// close_session.
+const SESSION_DATA: &str = "roster.session_record";
+
 /// A PAM handle for the duration of one hook call.
 pub(crate) struct Handle<'a> {
     pamh: &'a mut PamHandle,
@@ -52,7 +56,24 @@ impl Pam for Handle<'_> {
     }
 
     fn audit_session(&self) -> Option<u32> {
-        roster::sessions::session_of("self")
+        roster::process::session_of("self")
+    }
+
+    fn process_groups(&self) -> Vec<u32> {
+        roster::process::groups_of("self")
+    }
+
+    fn keep(&mut self, value: String) -> bool {
+        self.pamh.set_data(SESSION_DATA, Box::new(value)).is_ok()
+    }
+
+    fn kept(&self) -> Option<String> {
+        // SAFETY: only this module stores data under SESSION_DATA (a name no
+        // other module uses), always a `String` through `keep`, so the type
+        // read back is the type stored; the reference is cloned at once,
+        // before the handle can change.
+        let value = unsafe { self.pamh.get_data::<String>(SESSION_DATA) };
+        value.ok().cloned()
     }
 
     fn getenv(&self, name: &str) -> Option<String> {

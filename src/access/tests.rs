@@ -81,7 +81,6 @@ fn decide(w: &World, c: &Certificate, account: &str) -> Result<Access, Denial> {
         c,
         account,
         Some("127.0.0.1".parse().unwrap()),
-        Some(NOW - 60),
         NOW,
     )
 }
@@ -152,25 +151,24 @@ fn account_state_and_snapshot_freshness_are_checked() {
     assert_eq!(decide(&w, &c("nora"), "nora"), Err(Denial::NoRole));
     assert_eq!(decide(&w, &c("root"), "root"), Err(Denial::UnknownAccount));
     let client = None;
-    let stale = authorize(&view, &c("alice"), "alice", client, Some(NOW - 86_401), NOW);
-    assert!(matches!(stale, Err(Denial::Stale { .. })));
-    let never = authorize(&view, &c("alice"), "alice", client, None, NOW);
-    assert!(matches!(
-        never,
-        Err(Denial::Stale {
-            confirmed_at: None,
-            ..
-        })
-    ));
-    let later = NOW + 40 * 86_400;
-    let expired = check_account(&view, "alice", Some(later), later);
-    assert!(matches!(expired, Err(Denial::Expired { .. })));
-    assert_eq!(check_account(&view, "root", Some(NOW), NOW), Ok(None));
-    assert!(
-        check_account(&view, "bob", Some(NOW), NOW)
-            .unwrap()
-            .is_some()
+    // Issued 2026-11-25T00:00:00Z, max_age 1d: stale from 2026-11-26T00:00:01Z,
+    // however recently it was fetched.
+    let issued = 1_795_564_800;
+    let fresh = authorize(&view, &c("alice"), "alice", client, issued + 86_400 - 60);
+    let stale = authorize(&view, &c("alice"), "alice", client, issued + 86_401);
+    assert!(fresh.is_err_and(|d| matches!(d, Denial::Certificate(_))));
+    assert_eq!(
+        stale.map(|_| ()).map_err(|d| d.to_string()),
+        Err("snapshot is stale: issued 2026-11-25T00:00:00Z, max_age is 1d".to_owned())
     );
+    let later = NOW + 40 * 86_400;
+    let expired = check_account(&view, "alice", later);
+    assert!(matches!(
+        expired,
+        Err(Denial::NotFresh(Freshness::Expired { .. }))
+    ));
+    assert_eq!(check_account(&view, "root", issued), Ok(None));
+    assert!(check_account(&view, "bob", issued).unwrap().is_some());
 }
 
 #[test]
@@ -204,13 +202,14 @@ fn explain_reports_every_step() {
     };
 
     let c = cert(&w.ca, 1, &["alice"], None);
-    let x = explain(&view, "alice", Some(&c), client, Some(NOW - 120), NOW);
+    let x = explain(&view, "alice", Some(&c), client, NOW);
     assert!(x.allowed && x.sudo);
     let l = lines(&x);
     assert_eq!(l.len(), 4 + 10 + 2);
     assert_eq!(
         l[0],
-        "ok snapshot serial 3, last sync 2m ago (max_age 1d), valid until 2026-12-25T00:00:00Z"
+        "ok snapshot serial 3, issued 2026-11-25T00:00:00Z (10h ago), max_age 1d, valid until \
+         2026-12-25T00:00:00Z"
     );
     assert_eq!(
         l[1..4],
@@ -231,13 +230,12 @@ fn explain_reports_every_step() {
         "deploy",
         Some(&cert(&w.ca, 1, &["alice"], None)),
         client,
-        Some(NOW),
         NOW,
     );
     assert!(x.allowed && !x.sudo);
     assert!(lines(&x).contains(&"ok logs in as deploy, on behalf of alice".to_owned()));
 
-    let x = explain(&view, "carol", None, client, Some(NOW), NOW);
+    let x = explain(&view, "carol", None, client, NOW);
     assert!(!x.allowed);
     assert_eq!(lines(&x)[2], "NO state account is disabled");
 
@@ -246,7 +244,6 @@ fn explain_reports_every_step() {
         "bob",
         Some(&cert(&w.ca, 1, &["alice"], None)),
         client,
-        Some(NOW),
         NOW,
     );
     assert!(!x.allowed);
@@ -256,15 +253,15 @@ fn explain_reports_every_step() {
     );
     assert!(lines(&x).contains(&"NO logs in as certificate does not name this account".to_owned()));
 
-    let x = explain(&view, "root", None, client, Some(NOW), NOW);
+    let x = explain(&view, "root", None, client, NOW);
     assert_eq!(
         lines(&x)[1],
         "NO account root is not in the snapshot (a local account, or unknown)"
     );
-    let stale = explain(&view, "alice", None, client, None, NOW);
+    let stale = explain(&view, "alice", None, client, NOW + 86_400);
     assert!(!stale.allowed);
     assert_eq!(
         lines(&stale)[0],
-        "NO snapshot snapshot is stale: never confirmed by a sync"
+        "NO snapshot snapshot is stale: issued 2026-11-25T00:00:00Z, max_age is 1d"
     );
 }

@@ -123,12 +123,32 @@ impl Layout {
         &self,
         buf: &mut [u8],
         name: &[u8],
+        read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.read_lookup(buf, USER_NAMES, USERS, hash_name(name), read_at)
+    }
+
+    /// Like [`Layout::read_user_lookup`], for looking up a group by `gid`.
+    pub fn read_gid_lookup(
+        &self,
+        buf: &mut [u8],
+        gid: u32,
+        read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.read_lookup(buf, GROUP_GIDS, GROUPS, hash_id(gid), read_at)
+    }
+
+    fn read_lookup(
+        &self,
+        buf: &mut [u8],
+        index: usize,
+        records: usize,
+        hash: u64,
         mut read_at: impl FnMut(u64, &mut [u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt user index");
-        let (index, users) = (self.range(1), self.range(0));
+        let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "corrupt index");
+        let (index, records) = (self.range(index), self.range(records));
         let slots = index.len() / 8;
-        let hash = hash_name(name);
         let tag = (hash >> 32) as u32;
         let mut i = (hash as usize) & slots.saturating_sub(1);
         for _ in 0..slots {
@@ -140,13 +160,13 @@ impl Layout {
                 break;
             }
             if le32(slot, 0) == tag {
-                let start = users.start + target - 1;
+                let start = records.start + target - 1;
                 let head = buf.get_mut(start..start + 8).ok_or_else(bad)?;
                 read_at(start as u64, head)?;
                 let len = le32(head, 0) as usize;
                 let end = start
                     .checked_add(len)
-                    .filter(|e| *e <= users.end)
+                    .filter(|e| *e <= records.end)
                     .ok_or_else(bad)?;
                 read_at(start as u64, buf.get_mut(start..end).ok_or_else(bad)?)?;
             }

@@ -17,6 +17,8 @@ struct FakePam {
     service: String,
     rhost: Option<String>,
     audit_session: Option<u32>,
+    groups: Vec<u32>,
+    kept: Option<String>,
     env: BTreeMap<String, String>,
     log: RefCell<Vec<String>>,
 }
@@ -33,6 +35,16 @@ impl Pam for FakePam {
     }
     fn audit_session(&self) -> Option<u32> {
         self.audit_session
+    }
+    fn process_groups(&self) -> Vec<u32> {
+        self.groups.clone()
+    }
+    fn keep(&mut self, value: String) -> bool {
+        self.kept = Some(value);
+        true
+    }
+    fn kept(&self) -> Option<String> {
+        self.kept.clone()
     }
     fn getenv(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
@@ -64,7 +76,9 @@ fn setup(name: &str) -> Setup {
     let ca = key();
     let json = format!(
         r#"{{"format":"roster-snapshot/1","serial":9,"issued_at":"2026-11-25T00:00:00Z",
-        "valid_until":"2026-12-25T00:00:00Z","groups":[],"user_cas":["{}"],
+        "valid_until":"2026-12-25T00:00:00Z","user_cas":["{}"],
+        "groups":[{{"name":"web","gid":10020,"members":["alice"]}},
+                  {{"name":"ops","gid":10021,"members":["carol"]}}],
         "grants":[{{"account":"deploy","persons":["alice"]}}],
         "users":[
           {{"name":"alice","uid":10001,"gid":10001,"home":"/home/alice","shell":"/bin/sh",
@@ -81,13 +95,11 @@ fn setup(name: &str) -> Setup {
     let paths = Paths {
         snapshot: dir.join("snapshot"),
         passwd: dir.join("passwd"),
-        confirmed: dir.join("confirmed"),
         events: dir.join("events.jsonl"),
         skel: dir.join("skel"),
         sessions: dir.join("run/sessions"),
     };
     std::fs::write(&paths.snapshot, bytes).unwrap();
-    std::fs::write(&paths.confirmed, format!("{}\n", NOW - 10)).unwrap();
     std::fs::write(&paths.passwd, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
     Setup { dir, paths, ca }
 }
@@ -164,9 +176,30 @@ fn account_phase_judges_only_snapshot_users() {
         events(&s)[1].reason.as_deref(),
         Some("no sudo: neither the admin role nor a sudo rule applies")
     );
-    // Stale: the last confirmed sync is older than max_age (24h).
-    std::fs::write(&s.paths.confirmed, format!("{}\n", NOW - 90_000)).unwrap();
-    assert_eq!(run(&s, &mut pam("alice"), account), Verdict::Denied);
+    // A process still holding a snapshot group alice does not hold now (ops,
+    // say, from before a change) gets no sudo; her own groups and local ones
+    // are fine.
+    let mut holding = sudo("alice");
+    holding.groups = vec![10001, 10020, 27];
+    assert_eq!(run(&s, &mut holding, account), Verdict::Success);
+    holding.groups.push(10021);
+    assert_eq!(run(&s, &mut holding, account), Verdict::Denied);
+    assert_eq!(
+        events(&s)[2].reason.as_deref(),
+        Some("no sudo: this session holds group ops, which the snapshot no longer gives: log in again")
+    );
+    // Stale: issued 2026-11-25T00:00:00Z, max_age 24h, however recent the sync.
+    let mut login = Login {
+        pam: &mut pam("alice"),
+        options: &NO_HOME,
+        paths: &s.paths,
+        now: 1_795_564_800 + 86_401,
+    };
+    assert_eq!(account(&mut login), Verdict::Denied);
+    assert_eq!(
+        events(&s)[3].reason.as_deref(),
+        Some("snapshot is stale: issued 2026-11-25T00:00:00Z, max_age is 1d")
+    );
     // No snapshot at all: nobody is ours, local accounts fall through.
     std::fs::remove_file(&s.paths.snapshot).unwrap();
     assert_eq!(run(&s, &mut pam("alice"), account), Verdict::UserUnknown);
@@ -180,12 +213,19 @@ fn a_session_is_bound_to_its_certificate() {
     p.env.insert(AUTH_INFO.into(), auth_info(&s.ca, "alice"));
     p.audit_session = Some(41);
     assert_eq!(run(&s, &mut p, open_session), Verdict::Success);
-    // Offboarding finds alice's processes in deploy by this record.
-    let recorded = crate::sessions::lookup(&s.paths.sessions, 41).unwrap();
+    // Offboarding finds alice's processes in deploy by this record, and each
+    // sync judges the session again from it.
+    let recorded = crate::sessions::all(&s.paths.sessions);
+    let (id, recorded) = &recorded[0];
     assert_eq!(
-        (recorded.person.as_str(), recorded.serial, recorded.start),
-        ("alice", 7, NOW)
+        (*id, recorded.person.as_str(), recorded.serial, recorded.start),
+        (41, "alice", 7, NOW)
     );
+    let view_bytes = std::fs::read(&s.paths.snapshot).unwrap();
+    let view = View::open(&view_bytes).unwrap();
+    assert_eq!(access::still_admitted(&view, recorded), Ok(()));
+    // The same record, kept with the PAM handle for close_session.
+    assert_eq!(p.kept.as_deref(), Some(recorded.to_json().as_str()));
     assert_eq!(p.env["ROSTER_USER"], "alice");
     assert_eq!(p.env["ROSTER_ACCOUNT"], "deploy");
     assert_eq!(p.env["ROSTER_KEY_ID"], "alice@laptop");
@@ -199,6 +239,14 @@ fn a_session_is_bound_to_its_certificate() {
     assert_eq!((start.serial, start.snapshot_serial), (Some(7), Some(9)));
     assert_eq!(start.source.as_deref(), Some("127.0.0.1"));
 
+    // sudo or su inside the session share its audit session id, and their
+    // own PAM handles hold no record: they end nothing.
+    let mut inner = pam("root");
+    inner.service = "sudo".into();
+    inner.audit_session = Some(41);
+    inner.env = p.env.clone();
+    assert_eq!(run(&s, &mut inner, close_session), Verdict::Ignore);
+    assert_eq!(events(&s).len(), 1);
     // pam_env (user_readenv=1, after roster in Debian's sshd stack) or the
     // user may rewrite the environment: the end is told from the record.
     p.env.insert("ROSTER_USER".into(), "mallory".into());
@@ -235,10 +283,26 @@ fn a_shared_account_session_needs_an_audit_session_id() {
     assert_eq!(run(&s, &mut p, open_session), Verdict::SessionError);
     let reason = events(&s)[0].reason.clone().unwrap();
     assert!(reason.starts_with("no audit session id"), "{reason}");
-    // Her own account's processes are found by uid: no id needed.
+    // Her own account's processes are found by uid: no id needed, and the
+    // events say there was none.
     let mut own = pam("alice");
     own.env.insert(AUTH_INFO.into(), auth_info(&s.ca, "alice"));
     assert_eq!(run(&s, &mut own, open_session), Verdict::Success);
+    assert_eq!(run(&s, &mut own, close_session), Verdict::Success);
+    let e = events(&s);
+    for e in &e[1..3] {
+        assert_eq!(e.audit_session, None);
+        assert!(
+            e.reason.as_deref().is_some_and(|r| r.starts_with("no audit session id")),
+            "{e:?}"
+        );
+    }
+    // Without a record kept by open_session, ROSTER_* in the environment
+    // (the user's to set) tell nothing: no session_end.
+    let mut forged = pam("alice");
+    forged.env = own.env.clone();
+    assert_eq!(run(&s, &mut forged, close_session), Verdict::Ignore);
+    assert_eq!(events(&s).len(), 3);
     std::fs::remove_dir_all(&s.dir).unwrap();
 }
 
