@@ -70,4 +70,37 @@ fn roster_demo_tells_the_whole_story_and_leaves_nothing_behind() {
         rest = &rest[at + line.len()..];
     }
     assert!(!work.exists(), "{} was left behind", work.display());
+    assert_events_are_true(&stdout);
+}
+
+/// The events table tells no false line: every session ends at most once, as the
+/// account it started as, for the person it started for, and only after it started —
+/// never, say, a `session_end account=root` from sudo inside alice's session.
+fn assert_events_are_true(stdout: &str) {
+    let table = stdout
+        .split("$ roster events\n")
+        .nth(1)
+        .expect("the events table");
+    let mut open: Vec<(String, String, String)> = Vec::new();
+    let (mut starts, mut ends) = (0, 0);
+    for line in table.lines().skip(1).take_while(|l| !l.is_empty()) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let (event, account, person) = (cells[1], cells[2], cells[3]);
+        match event {
+            "session_start" => {
+                starts += 1;
+                open.push((account.into(), person.into(), cells[7].into()));
+            }
+            "session_end" => {
+                ends += 1;
+                let session = (account.to_owned(), person.to_owned(), cells[7].to_owned());
+                let at = open.iter().position(|s| *s == session);
+                assert!(at.is_some(), "a session_end no session_start opened: {line}\n{table}");
+                open.remove(at.unwrap());
+            }
+            _ => {}
+        }
+    }
+    // alice ×2, bob, deploy ×2: each started and ended once.
+    assert_eq!((starts, ends, open.len()), (5, 5, 0), "{table}");
 }

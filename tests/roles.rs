@@ -18,13 +18,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::sshd::{Background, Cert, Key, Setup, SshHost, assert_session};
-use common::{group, json_str, sh_quote, snapshot_json_with, workspace_dir};
+use common::{agent_setpriv, group, json_str, sh_quote, snapshot_json_with, workspace_dir};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
 /// `[sync] offboard_grace`'s default, which the test host keeps.
 const OFFBOARD_GRACE: Duration = Duration::from_secs(5);
 /// roster's reason when its account check in sudo's PAM stack refuses.
 const NO_SUDO_REASON: &str = "no sudo: neither the admin role nor a sudo rule applies";
+/// roster's reason when sudo is asked from a session that still holds the admin group
+/// its user has lost.
+const STALE_ADMIN_GROUP_REASON: &str = "no sudo: this session holds group roster-admins, which \
+                                        the snapshot no longer gives: log in again";
 /// What sudo -n prints when roster's account check refuses.
 const SUDO_REFUSED_BY_ROSTER: &str =
     "sudo: PAM account management error: Permission denied\nsudo: a password is required\n";
@@ -47,6 +51,14 @@ fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String 
 struct People {
     alice_role: &'static str,
     erin_state: &'static str,
+    /// Members of group `ops`, which [`OPS_TRUE_RULE`] lets run `/usr/bin/true`.
+    ops: &'static [&'static str],
+    /// Who is granted the shared account deploy.
+    deploy: &'static [&'static str],
+    /// The snapshot's `revoked` object.
+    revoked: &'static str,
+    /// User CAs trusted besides the world's own.
+    more_cas: Vec<String>,
 }
 
 impl Default for People {
@@ -54,6 +66,10 @@ impl Default for People {
         People {
             alice_role: "admin",
             erin_state: "active",
+            ops: &[],
+            deploy: &["alice"],
+            revoked: "{}",
+            more_cas: Vec::new(),
         }
     }
 }
@@ -75,6 +91,9 @@ fn users(p: &People) -> Vec<String> {
 /// The rule of test 4: group web may run exactly `/usr/bin/id -u` as root.
 const WEB_ID_RULE: &str =
     r#"{"group":"web","commands":["/usr/bin/id -u"],"runas":"root","nopasswd":true}"#;
+/// Group ops may run exactly `/usr/bin/true` as root.
+const OPS_TRUE_RULE: &str =
+    r#"{"group":"ops","commands":["/usr/bin/true"],"runas":"root","nopasswd":true}"#;
 
 fn snapshot(serial: u64, ca: &Key, people: &People, sudo_rules: &[&str]) -> String {
     let groups = [
@@ -86,18 +105,25 @@ fn snapshot(serial: u64, ca: &Key, people: &People, sudo_rules: &[&str]) -> Stri
         group("deploy", 10050, &[]),
         group("backup", 10060, &[]),
         group("web", 10020, &["wendy"]),
+        group("ops", 10021, people.ops),
     ];
+    let cas: Vec<String> = std::iter::once(ca.public_line())
+        .chain(people.more_cas.iter().cloned())
+        .map(|l| json_str(&l))
+        .collect();
+    let deploy: Vec<String> = people.deploy.iter().map(|p| json_str(p)).collect();
     snapshot_json_with(
         serial,
         VALID_UNTIL,
         &users(people),
         &groups,
         &[
-            ("user_cas", format!("[{}]", json_str(&ca.public_line()))),
+            ("user_cas", format!("[{}]", cas.join(","))),
             (
                 "grants",
-                r#"[{"account":"deploy","persons":["alice"]}]"#.into(),
+                format!(r#"[{{"account":"deploy","persons":[{}]}}]"#, deploy.join(",")),
             ),
+            ("revoked", people.revoked.into()),
             ("sudo", format!("[{}]", sudo_rules.join(","))),
         ],
     )
@@ -114,7 +140,12 @@ impl World {
     /// The packaged wiring, roster's sudoers drop-in, and serial 1 with [`People::default`]
     /// and the web rule.
     fn new() -> World {
-        let host = SshHost::start(Setup::packaged());
+        World::with(Setup::packaged())
+    }
+
+    /// Like [`World::new`], on a host set up as `setup` says.
+    fn with(setup: Setup) -> World {
+        let host = SshHost::start(setup);
         let dropin = workspace_dir().join("debian/sudoers.d/roster");
         let out = host.run(&format!(
             "install -m 0440 -o root -g root {} /etc/sudoers.d/roster && \
@@ -357,7 +388,7 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
         "{context}"
     );
     let events = w.events_from(events_from);
-    assert_sudo_denied(&events, "alice", NO_SUDO_REASON, &context);
+    assert_sudo_denied(&events, "alice", STALE_ADMIN_GROUP_REASON, &context);
     // Demoted to user, not offboarded: her session was left alone.
     assert!(
         !events.iter().any(|e| e["event"] == "offboarded"),
@@ -707,7 +738,7 @@ fn explain_tells_why_step_by_step() {
         &text,
         &[
             "roster explain alice on web-01 at …",
-            "  ✓ snapshot                      serial 1, last sync …",
+            "  ✓ snapshot                      serial 1, issued …",
             "  ✓ account                       alice: person, uid 10001",
             "  ✓ state                         active",
             "  ✓ role                          admin",
@@ -733,7 +764,7 @@ fn explain_tells_why_step_by_step() {
         &text,
         &[
             "roster explain dora on web-01 at …",
-            "  ✓ snapshot  serial 1, last sync …",
+            "  ✓ snapshot  serial 1, issued …",
             "  ✓ account   dora: person, uid 10003",
             "  ✗ state     account is disabled",
             "  ✓ role      user",
@@ -788,4 +819,300 @@ fn explain_tells_why_step_by_step() {
                 .into()
         )
     );
+}
+
+// --- Every lifecycle promise, the way an attacker would break it ---
+
+/// The events of `kind` among `events`.
+fn of_kind(events: Vec<serde_json::Value>, kind: &str) -> Vec<serde_json::Value> {
+    events.into_iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// A session that waits for `/run/roster-test-go`, then runs `then`.
+fn after_go(then: &str) -> String {
+    format!(
+        "echo started; \
+         i=0; until [ -e /run/roster-test-go ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; \
+         {then}"
+    )
+}
+
+#[test]
+fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
+    // alice is an admin and in ops, whose rule allows /usr/bin/true. Her open session
+    // still carries roster-admins in its kernel groups after she is made a plain user,
+    // and sudoers grants %roster-admins ALL: the live snapshot must refuse.
+    let w = World::new();
+    let people = People {
+        ops: &["alice"],
+        ..People::default()
+    };
+    w.host.install(&snapshot(2, &w.ca, &people, &[OPS_TRUE_RULE]));
+    let (alice, cert) = w.person("alice", 1101);
+    let session = w.background(
+        "alice-session",
+        "alice",
+        &alice,
+        &cert,
+        &format!(
+            "sudo -n id -u; {}",
+            after_go("id -Gn; sudo -n id -u; echo root=$?; sudo -n /usr/bin/true; echo true=$?")
+        ),
+    );
+    session.wait_for_line(&w.host, "started");
+    assert_eq!(session.stdout(), "0\nstarted\n", "{}", session.stderr());
+    let events_from = w.events_len();
+    let demoted = People {
+        alice_role: "user",
+        ..people
+    };
+    w.host
+        .install(&snapshot(3, &w.ca, &demoted, &[OPS_TRUE_RULE]));
+    assert_eq!(w.host.run("touch /run/roster-test-go").status, 0);
+    let (rc, _) = session.wait(&w.host, Duration::from_secs(30));
+    let context = format!("stdout:\n{}\nstderr:\n{}", session.stdout(), session.stderr());
+    assert_eq!(
+        (rc, session.stdout().as_str()),
+        (0, "0\nstarted\nalice users roster-admins ops\nroot=1\ntrue=1\n"),
+        "{context}"
+    );
+    let denied = of_kind(w.events_from(events_from), "login_denied");
+    assert!(
+        denied.len() == 2
+            && denied
+                .iter()
+                .all(|e| e["service"] == "sudo" && e["reason"] == STALE_ADMIN_GROUP_REASON),
+        "{denied:#?}\n{context}"
+    );
+    // A new login has her groups as they are now: her rule, and no root.
+    let login = w.host.ssh(
+        "alice",
+        &alice,
+        Some(&cert),
+        "id -Gn; sudo -n /usr/bin/true && echo true-ok; sudo -n id -u || echo no-root",
+    );
+    assert_eq!(
+        (login.status, login.stdout.as_str()),
+        (0, "alice users ops\ntrue-ok\nno-root\n"),
+        "{login}"
+    );
+}
+
+#[test]
+fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
+    // Four sessions lose what admitted them in one sync: alice's certificate is revoked
+    // by serial, bob's by key ID, wendy's CA is no longer trusted, and alice's grant to
+    // the shared account deploy is withdrawn. erin's session is untouched and stays.
+    let w = World::new();
+    let second_ca = w.host.key("second-ca");
+    let with_second_ca = People {
+        more_cas: vec![second_ca.public_line()],
+        ..People::default()
+    };
+    w.host
+        .install(&snapshot(2, &w.ca, &with_second_ca, &[WEB_ID_RULE]));
+    let (alice, alice_cert) = w.person("alice", 1201);
+    let bob = w.host.key("bob");
+    let bob_cert = w
+        .host
+        .certify(&w.ca, &bob, &Cert::new("bob@stolen-laptop", "bob").serial(1202));
+    let wendy = w.host.key("wendy");
+    let wendy_cert =
+        w.host
+            .certify(&second_ca, &wendy, &Cert::new("wendy@laptop", "wendy").serial(1203));
+    let (erin, erin_cert) = w.person("erin", 1204);
+    let alice_deploy = w.host.certify(
+        &w.ca,
+        &alice,
+        &Cert::new("alice@deploy", "alice").serial(1205),
+    );
+    let sessions = [
+        ("alice", "alice", &alice, &alice_cert),
+        ("bob", "bob", &bob, &bob_cert),
+        ("wendy", "wendy", &wendy, &wendy_cert),
+        ("deploy", "deploy", &alice, &alice_deploy),
+        ("erin", "erin", &erin, &erin_cert),
+    ]
+    .map(|(name, user, key, cert)| {
+        let s = w.background(name, user, key, cert, &after_go("echo still-here; exec sleep 60"));
+        s.wait_for_line(&w.host, "started");
+        (name, s)
+    });
+    let events_from = w.events_len();
+    let changed = People {
+        deploy: &[],
+        revoked: r#"{"serials":[1201],"key_ids":["bob@stolen-laptop"]}"#,
+        ..People::default()
+    };
+    w.host.publish(&snapshot(3, &w.ca, &changed, &[WEB_ID_RULE]));
+    let sync = w.host.sync();
+    assert_eq!(sync.status, 0, "{sync:#?}");
+    for (name, session) in &sessions[..4] {
+        let (rc, _) = session.wait(&w.host, Duration::from_secs(15));
+        assert_ne!(rc, 0, "{name}'s session ended normally: {}", session.stderr());
+        assert_eq!(session.stdout(), "started\n", "{name}");
+    }
+    assert!(!sessions[4].1.done(), "erin's session was ended:\n{sync:#?}");
+    let revoked = of_kind(w.events_from(events_from), "session_revoked");
+    let mut seen: Vec<(String, String, String)> = revoked
+        .iter()
+        .map(|e| {
+            let reason = e["reason"].as_str().unwrap();
+            let (why, what) = reason.split_once(": ended ").unwrap_or((reason, ""));
+            assert!(what.starts_with(|c: char| c.is_ascii_digit()), "{reason}");
+            (
+                e["account"].as_str().unwrap().to_owned(),
+                e["person"].as_str().unwrap().to_owned(),
+                why.to_owned(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let untrusted = format!(
+        "certificate refused: signed by CA {}, which is not a trusted user CA",
+        second_ca.fingerprint()
+    );
+    let expected = [
+        ("alice", "alice", "certificate refused: revoked"),
+        ("bob", "bob", "certificate refused: revoked"),
+        (
+            "deploy",
+            "alice",
+            "no principal of the certificate is granted this shared account",
+        ),
+        ("wendy", "wendy", untrusted.as_str()),
+    ]
+    .map(|(a, p, r)| (a.to_owned(), p.to_owned(), r.to_owned()));
+    assert_eq!(seen, expected, "{revoked:#?}\n{sync:#?}");
+    assert_eq!(w.host.run("touch /run/roster-test-go").status, 0);
+    sessions[4].1.wait_for_line(&w.host, "still-here");
+}
+
+#[test]
+fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_running() {
+    // erin's session ignores SIGHUP and forks as fast as it can, each child ignoring
+    // SIGHUP too. After the sync nothing of hers runs, and the event counts what ended.
+    let mut setup = Setup::packaged();
+    setup.config.offboard_grace = "1s".into();
+    let w = World::with(setup);
+    let (erin, cert) = w.person("erin", 1301);
+    let session = w.background(
+        "erin-forks",
+        "erin",
+        &erin,
+        &cert,
+        "trap '' HUP; echo started; while :; do sh -c 'trap \"\" HUP; exec sleep 300' & done",
+    );
+    session.wait_for_line(&w.host, "started");
+    std::thread::sleep(Duration::from_millis(300));
+    let events_from = w.events_len();
+    let people = People {
+        erin_state: "disabled",
+        ..People::default()
+    };
+    w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    let sync = w.host.sync();
+    assert_eq!(sync.status, 0, "{sync:#?}");
+    // Live processes only: a zombie whose parent has not reaped it is dead.
+    let left = w.host.run(
+        "for p in $(ps -u 10006 -o pid=); do \
+           s=$(ps -o stat= -p $p); case $s in Z*) ;; *) echo $p $s;; esac; done",
+    );
+    assert_eq!(left.stdout, "", "erin's processes survived: {left:#?}\n{sync:#?}");
+    let offboarded = of_kind(w.events_from(events_from), "offboarded");
+    assert_eq!(offboarded.len(), 1, "{offboarded:#?}");
+    let reason = offboarded[0]["reason"].as_str().unwrap();
+    let counts = reason
+        .strip_prefix("disabled: ended ")
+        .and_then(|r| r.split_once(" processes ("))
+        .and_then(|(n, r)| Some((n.parse::<usize>().ok()?, r.strip_suffix(" after SIGKILL)")?)))
+        .and_then(|(n, k)| Some((n, k.parse::<usize>().ok()?)));
+    let Some((ended, killed)) = counts else {
+        panic!("{reason:?}: not `disabled: ended N processes (K after SIGKILL)`");
+    };
+    // The shell, the children it had forked, and sshd's processes of the session.
+    assert!(ended >= 10 && killed >= 10 && killed <= ended, "{reason}");
+    let (rc, _) = session.wait(&w.host, Duration::from_secs(15));
+    assert_ne!(rc, 0);
+}
+
+#[test]
+fn sudo_and_su_inside_a_session_write_no_session_end() {
+    // Only the session that opened a record may close it: sudo and su inside alice's
+    // ssh session share its audit session id, and must not end it in the events.
+    let w = World::new();
+    let (alice, cert) = w.person("alice", 1401);
+    let events_from = w.events_len();
+    let login = w.host.ssh(
+        "alice",
+        &alice,
+        Some(&cert),
+        "sudo -n true && sudo -n su -s /bin/sh -c true bob && sudo -n su -s /bin/sh -c true root \
+         && echo done",
+    );
+    assert_session(&login, "done\n");
+    let events = w.events_from(events_from);
+    let kinds: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["event"].as_str().unwrap(), e["account"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("session_start", "alice"), ("session_end", "alice")],
+        "{events:#?}"
+    );
+    assert_eq!(events[1]["session"], events[0]["session"]);
+    assert_eq!(events[1]["person"], "alice");
+    assert_eq!(events[1]["service"], "sshd");
+    assert!(events[0]["audit_session"].is_u64(), "{events:#?}");
+    assert_eq!(events[1]["audit_session"], events[0]["audit_session"]);
+}
+
+#[test]
+fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
+    // erin (user) ignores SIGHUP, so ending her session takes the grace period, and a
+    // sync killed in it has installed the snapshot but not ended her session.
+    let w = World::new();
+    let (erin, cert) = w.person("erin", 1501);
+    let session = w.background(
+        "erin-session",
+        "erin",
+        &erin,
+        &cert,
+        "trap '' HUP; echo started; while :; do sleep 1; done",
+    );
+    session.wait_for_line(&w.host, "started");
+    let disabled = People {
+        erin_state: "disabled",
+        ..People::default()
+    };
+    w.host.publish(&snapshot(2, &w.ca, &disabled, &[WEB_ID_RULE]));
+    // 1. The sync is killed (kill -9) after installing, during the grace period.
+    let killed = w.host.run(&format!(
+        "{} roster --config /etc/roster/roster.toml sync >/run/sync.out 2>&1 & pid=$!; \
+         i=0; until grep -q 'serial 2' /run/sync.out 2>/dev/null \
+           || [ \"$(roster --config /etc/roster/roster.toml status --json | grep -c '\"serial\": 2')\" = 1 ] \
+           || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done; \
+         sleep 0.5; kill -9 $pid; wait $pid; echo killed=$?",
+        agent_setpriv()
+    ));
+    assert_eq!(killed.stdout, "killed=137\n", "{killed:#?}");
+    assert!(!session.done(), "erin's session ended before the kill: {killed:#?}");
+    // 2. The events log cannot be written at the next run.
+    let ro = w.host.run("mount --bind -o ro /var/log/roster /var/log/roster");
+    assert_eq!(ro.status, 0, "{ro:#?}");
+    // The source has nothing new: the next sync finishes the offboarding first.
+    let next = w.host.sync();
+    assert_eq!(next.status, 0, "{next:#?}");
+    let (rc, _) = session.wait(&w.host, Duration::from_secs(15));
+    assert_ne!(rc, 0, "{}", session.stderr());
+    assert!(
+        next.stderr.contains("roster: offboarded account=erin reason=\"disabled: ended ")
+            && next.stderr.contains("cannot write /var/log/roster/events.jsonl"),
+        "{next:#?}"
+    );
+    assert_eq!(w.host.run("umount /var/log/roster").status, 0);
+    // Done once: the run after that ends nothing again.
+    let after = w.host.sync();
+    assert!(!after.stderr.contains("offboarded"), "{after:#?}");
 }

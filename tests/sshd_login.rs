@@ -24,7 +24,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::sshd::{
     Cert, Key, Login, PORT, RosterConfig, STATE_DIR, Setup, SshHost, alive, assert_session,
@@ -351,13 +351,12 @@ fn good_certificate_logs_in(setup: Setup) {
     assert_eq!(home.stdout, "700 alice:alice\n", "{home:#?}");
     // What `roster sync` installed and sshd and PAM read.
     let state = w.host.run(&format!(
-        "cd {STATE_DIR} && stat -c '%n %a %U' confirmed snapshot user_ca_keys && \
-         cat user_ca_keys"
+        "cd {STATE_DIR} && stat -c '%n %a %U' snapshot user_ca_keys && cat user_ca_keys"
     ));
     assert_eq!(
         state.stdout,
         format!(
-            "confirmed 644 root\nsnapshot 644 root\nuser_ca_keys 644 root\n{}\n",
+            "snapshot 644 root\nuser_ca_keys 644 root\n{}\n",
             w.ca.public_line()
         ),
         "{state:#?}"
@@ -805,14 +804,62 @@ fn user_with_role_none_is_refused() {
 }
 
 #[test]
-fn stale_snapshot_refuses_snapshot_users() {
-    // The last successful sync was 2023-11-14T22:13:20Z; max_age is 24h.
+fn a_key_id_that_looks_like_an_option_is_only_data_to_the_gate() {
+    // sshd passes the certificate's key ID (%i) to `roster principals`; whoever asked
+    // for the certificate chose it. `--help` and `--config FILE` are a key ID like any.
     let w = World::new();
-    let out = w.host.run(&format!(
-        "echo 1700000000 >{STATE_DIR}/confirmed.new && mv {STATE_DIR}/confirmed.new \
-         {STATE_DIR}/confirmed"
-    ));
-    assert_eq!(out.status, 0, "{out:#?}");
+    for (key_id, serial) in [("--help", 31), ("--config=/tmp/evil.toml", 32), ("-h", 33)] {
+        let cert = w.cert(&w.alice, &Cert::new(key_id, "alice").serial(serial));
+        let login = w.login("alice", &w.alice, &cert);
+        assert_session(&login, ALICE_SESSION);
+        assert_accepted(&login, "alice", &cert_in_log(&w.alice, key_id, serial, &w.ca));
+        assert_eq!(login.event("session_start")["key_id"], key_id);
+    }
+    // And for a person the certificate does not name, the same refusal as ever.
+    let cert = w.cert(&w.bob, &Cert::new("--help", "bob").serial(34));
+    let login = w.login("alice", &w.bob, &cert);
+    assert_refused(&login, "alice", &cert_in_log(&w.bob, "--help", 34, &w.ca));
+    let gate = w.host.run(
+        "/usr/sbin/roster principals alice ssh-ed25519-cert-v01@openssh.com AAAA SHA256:x \
+         --help 1; echo \"exit $?\"",
+    );
+    assert_eq!(gate.stdout, "exit 0\n", "no usage text for sshd to read: {gate:#?}");
+}
+
+#[test]
+fn a_replayed_snapshot_goes_stale_however_often_it_is_served() {
+    // Someone between the host and the source serves the current, correctly signed
+    // snapshot again and again, withholding newer ones. It was issued two days ago;
+    // max_age is 24h. Every sync succeeds (nothing newer is offered), and the host is
+    // stale all the same: freshness counts from the signed issue time.
+    let w = World::new();
+    let issued = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 2 * 86_400;
+    let issued = roster::time::format_rfc3339(issued as i64);
+    let replayed = common::with_issued_at(
+        &snapshot(2, &[&w.ca], &users(), NOTHING_REVOKED),
+        &issued,
+    );
+    w.host.install(&replayed);
+    for _ in 0..3 {
+        let again = w.host.sync();
+        assert_eq!(
+            (again.status, again.stdout.as_str()),
+            (0, "roster: snapshot serial 2 is current\n"),
+            "{again:#?}"
+        );
+    }
+    let status = w.host.run("roster --config /etc/roster/roster.toml status");
+    assert_eq!(status.status, 1, "{status:#?}");
+    assert!(
+        status.stdout.starts_with(&format!(
+            "health:        stale: snapshot is stale: issued {issued}, max_age is 1d"
+        )),
+        "{status:#?}"
+    );
     let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(28));
     let login = w.login("alice", &w.alice, &cert);
     assert_gate_refused(
@@ -821,7 +868,7 @@ fn stale_snapshot_refuses_snapshot_users() {
         &cert_in_log(&w.alice, "alice@laptop", 28, &w.ca),
         "alice@laptop",
         28,
-        "snapshot is stale: last confirmed 2023-11-14T22:13:20Z, max_age is 1d",
+        &format!("snapshot is stale: issued {issued}, max_age is 1d"),
     );
 }
 

@@ -741,7 +741,8 @@ fn rollback_is_refused_even_after_the_snapshot_file_is_lost() {
 #[test]
 fn expired_snapshot_is_refused() {
     let host = Host::new();
-    let json = snapshot(2).replace(VALID_UNTIL, "2020-01-02T00:00:00Z");
+    let json = common::with_issued_at(&snapshot(2), "2020-01-01T00:00:00Z")
+        .replace(VALID_UNTIL, "2020-01-02T00:00:00Z");
     let a = host.attempt(&host.source("expired", &json));
     assert_refused(
         &a,

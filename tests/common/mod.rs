@@ -608,16 +608,35 @@ pub fn group(name: &str, gid: u64, members: &[&str]) -> String {
     )
 }
 
+/// Now, as the `issued_at` of a snapshot: freshness counts from it (max_age).
+pub fn issued_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    roster::time::format_rfc3339(now as i64)
+}
+
+/// `json` (a snapshot) with its `issued_at` replaced by `when` (RFC 3339).
+pub fn with_issued_at(json: &str, when: &str) -> String {
+    let key = r#""issued_at":""#;
+    let start = json.find(key).expect("a snapshot with issued_at") + key.len();
+    let end = start + json[start..].find('"').unwrap();
+    format!("{}{when}{}", &json[..start], &json[end..])
+}
+
+/// A snapshot issued now, valid until 2099.
 pub fn snapshot_json(serial: u64, users: &[String], groups: &[String]) -> String {
     format!(
-        r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":"2026-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z","users":[{}],"groups":[{}]}}"#,
+        r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":"{}","valid_until":"2099-01-01T00:00:00Z","users":[{}],"groups":[{}]}}"#,
+        issued_now(),
         users.join(","),
         groups.join(",")
     )
 }
 
-/// Like [`snapshot_json`], issued 2020-01-01T00:00:00Z and valid until `valid_until`, with
-/// `extra` top-level members, each a name and its JSON text (`("user_cas", "[…]")`).
+/// Like [`snapshot_json`], valid until `valid_until`, with `extra` top-level members, each a
+/// name and its JSON text (`("user_cas", "[…]")`); an `issued_at` among them replaces now.
 pub fn snapshot_json_with(
     serial: u64,
     valid_until: &str,
@@ -626,11 +645,16 @@ pub fn snapshot_json_with(
     extra: &[(&str, String)],
 ) -> String {
     let mut extra_members = String::new();
+    let mut issued_at = json_str(&issued_now());
     for (name, value) in extra {
+        if *name == "issued_at" {
+            issued_at = value.clone();
+            continue;
+        }
         write!(extra_members, ",{}:{value}", json_str(name)).unwrap();
     }
     format!(
-        r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":"2020-01-01T00:00:00Z","valid_until":{},"users":[{}],"groups":[{}]{extra_members}}}"#,
+        r#"{{"format":"roster-snapshot/1","serial":{serial},"issued_at":{issued_at},"valid_until":{},"users":[{}],"groups":[{}]{extra_members}}}"#,
         json_str(valid_until),
         users.join(","),
         groups.join(",")

@@ -78,6 +78,8 @@ pub struct RosterConfig {
     pub require_host_binding: bool,
     pub max_lifetime: String,
     pub max_age: String,
+    /// `[sync] offboard_grace`: how long an ended session's processes have after SIGHUP.
+    pub offboard_grace: String,
     /// The pinned snapshot signing key (an OpenSSH public key line); `None` pins the
     /// host's own, which [`SshHost::publish`] signs with.
     pub signing_key: Option<String>,
@@ -91,6 +93,7 @@ impl Default for RosterConfig {
             require_host_binding: false,
             max_lifetime: "16h".into(),
             max_age: "24h".into(),
+            offboard_grace: "5s".into(),
             signing_key: None,
         }
     }
@@ -797,7 +800,7 @@ fn roster_toml(dir: &Path, signer: &Key, c: &RosterConfig) -> String {
     format!(
         "[source]\nurl = {}\nsigning_keys = [{}]\n\n\
          [host]\nname = {}\nlabels = [{}]\n\n\
-         [sync]\nmax_age = {}\n\n\
+         [sync]\nmax_age = {}\noffboard_grace = {}\n\n\
          [certificates]\nmax_lifetime = {}\nrequire_host_binding = {}\n\n\
          [paths]\nstate_dir = {}\n",
         toml_str(&format!(
@@ -812,6 +815,7 @@ fn roster_toml(dir: &Path, signer: &Key, c: &RosterConfig) -> String {
         toml_str(&c.host_name),
         labels.join(", "),
         toml_str(&c.max_age),
+        toml_str(&c.offboard_grace),
         toml_str(&c.max_lifetime),
         c.require_host_binding,
         toml_str(STATE_DIR),
