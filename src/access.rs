@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use crate::cert::{self, CertError, Revocations, Rules, VerifiedCert};
 use crate::compiled::{FormatError, HostPolicy, UserEntry, View};
-use crate::snapshot::{Kind, Role, State};
 use crate::freshness::Freshness;
+use crate::snapshot::{Kind, Role, State};
 use crate::time::{UnixTime, format_duration, format_rfc3339};
 
 /// Why someone may not use an account.
@@ -35,7 +35,9 @@ pub enum Denial {
     /// The process carries a snapshot group (in its kernel groups, set at
     /// login) that the live snapshot no longer gives the account: sudoers
     /// would grant by a group the person has lost.
-    StaleGroup { group: String },
+    StaleGroup {
+        group: String,
+    },
 }
 
 impl fmt::Display for Denial {
@@ -236,7 +238,13 @@ pub fn admit(
 pub fn still_admitted(view: &View<'_>, record: &crate::sessions::Record) -> Result<(), Denial> {
     let certificate =
         cert::parse(&record.cert_type, &record.certificate).map_err(Denial::Certificate)?;
-    let access = admit(view, &certificate, &record.account, record.client, record.start)?;
+    let access = admit(
+        view,
+        &certificate,
+        &record.account,
+        record.client,
+        record.start,
+    )?;
     // The same certificate could now name another granted person of a shared
     // account; the session is still the one person's it was opened as.
     if access.person != record.person {

@@ -268,12 +268,10 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         .flatten()
         .flat_map(|c| c.valid_principals())
         .take(MAX_LOOKUPS);
-    let Some(generation) =
-        login.load(
-            std::iter::once(user.as_str()).chain(principals.map(String::as_str)),
-            &[],
-        )
-    else {
+    let Some(generation) = login.load(
+        std::iter::once(user.as_str()).chain(principals.map(String::as_str)),
+        &[],
+    ) else {
         // No usable snapshot (not configured yet, or broken). A session
         // opened with a certificate cannot be bound to it now, so it is
         // refused (fail closed). Anything else — cron, su, an LDAP or sssd

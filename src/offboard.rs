@@ -116,8 +116,19 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// Writes the journal, keeping whoever an unfinished one still names.
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let mut all = Pending::load(state_dir).unwrap_or(Pending {
+            serial: 0,
+            people: Vec::new(),
+        });
+        all.serial = all.serial.max(self.serial);
+        for who in &self.people {
+            if !all.people.contains(who) {
+                all.people.push(who.clone());
+            }
+        }
+        let json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
         crate::install::write_atomic(&state_dir.join(PENDING_FILE), &json, 0o600)
     }
 
@@ -184,6 +195,9 @@ pub struct Host<'a> {
 /// each, for the caller to record; the journal is gone once its people are
 /// ended, whether or not their events can be written.
 pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> {
+    // One at a time with syncs (the agent's and an operator's): the journal
+    // is read, carried out and removed under the state folder's lock.
+    let _lock = crate::sync::lock_state(host.state_dir)?;
     let installed = std::fs::read(host.state_dir.join(crate::sync::SNAPSHOT_FILE)).ok();
     let view = installed.as_deref().and_then(|b| View::open(b).ok());
     let mut events = Vec::new();
@@ -191,7 +205,9 @@ pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> 
     if let Some(pending) = Pending::load(host.state_dir) {
         // A journal ahead of the installed snapshot is one whose install
         // failed: the next install computes it again.
-        let applies = view.as_ref().is_some_and(|v| v.header().serial >= pending.serial);
+        let applies = view
+            .as_ref()
+            .is_some_and(|v| v.header().serial >= pending.serial);
         for who in pending.people.iter().filter(|_| applies) {
             let ended = end_person(who, host);
             let mut e = Event::new(EventKind::Offboarded, now, host.host_name, &who.name);
@@ -221,7 +237,12 @@ pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> 
         if ended.survivors == 0 {
             crate::sessions::forget(host.sessions, id);
         }
-        let mut e = Event::new(EventKind::SessionRevoked, now, host.host_name, &record.account);
+        let mut e = Event::new(
+            EventKind::SessionRevoked,
+            now,
+            host.host_name,
+            &record.account,
+        );
         e.person = Some(record.person);
         e.key_id = Some(record.key_id);
         e.serial = Some(record.serial);
@@ -420,6 +441,56 @@ mod tests {
                 ("frank".to_owned(), Why::Removed),
             ]
         );
+    }
+
+    #[test]
+    fn the_journal_is_carried_out_once_its_snapshot_is_installed() {
+        let dir = std::env::temp_dir().join(format!("roster-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let installed = snapshot(&user("yves", 54_330, "active", "user"));
+        let bytes = compile(&installed, &HostPolicy::with_defaults("h"), 0).unwrap();
+        std::fs::write(dir.join(crate::sync::SNAPSHOT_FILE), bytes).unwrap();
+        let host = Host {
+            state_dir: &dir,
+            sessions: &dir.join("sessions"),
+            host_name: "h",
+            grace: Duration::from_millis(10),
+        };
+        let zed = |why| Offboarded {
+            name: "zed".into(),
+            uid: 54_331,
+            why,
+        };
+        // Written for serial 2, whose install failed (serial 1 is installed):
+        // dropped, for the next install to compute again.
+        let ahead = Pending {
+            serial: 2,
+            people: vec![zed(Why::Removed)],
+        };
+        ahead.save(&dir).unwrap();
+        assert_eq!(carry_out(&host, 0).unwrap(), []);
+        assert!(!dir.join(PENDING_FILE).exists());
+        // Two journals before a run: both people are kept, and ended.
+        for why in [Why::Removed, Why::Disabled] {
+            let pending = Pending {
+                serial: 1,
+                people: vec![zed(why)],
+            };
+            pending.save(&dir).unwrap();
+        }
+        let events = carry_out(&host, 0).unwrap();
+        let reasons: Vec<_> = events.iter().map(|e| e.reason.clone().unwrap()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "removed from the snapshot: ended 0 processes",
+                "disabled: ended 0 processes"
+            ]
+        );
+        assert!(!dir.join(PENDING_FILE).exists());
+        assert_eq!(carry_out(&host, 0).unwrap(), []);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

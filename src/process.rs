@@ -31,8 +31,11 @@ pub fn status_ids(pid: &str, field: &str) -> Vec<u32> {
         .ok()
         .and_then(|status| {
             status.lines().find_map(|l| {
-                l.strip_prefix(field)
-                    .map(|ids| ids.split_whitespace().filter_map(|i| i.parse().ok()).collect())
+                l.strip_prefix(field).map(|ids| {
+                    ids.split_whitespace()
+                        .filter_map(|i| i.parse().ok())
+                        .collect()
+                })
             })
         })
         .unwrap_or_default()

@@ -238,7 +238,6 @@ impl<M: Mapping> Generation<M> {
     }
 }
 
-
 fn check_owner(m: &Metadata) -> Result<(), LoadError> {
     if m.uid() != 0 {
         return Err(LoadError::NotRootOwned);
@@ -516,7 +515,12 @@ mod tests {
     fn a_sparse_read_answers_the_users_and_groups_it_read_like_the_whole_file() {
         let (dir, _) = setup("sparse");
         let groups: Vec<String> = (0..3000)
-            .map(|i| format!(r#"{{"name":"g{i}","gid":{},"members":["u{i}"]}}"#, 200_000 + i))
+            .map(|i| {
+                format!(
+                    r#"{{"name":"g{i}","gid":{},"members":["u{i}"]}}"#,
+                    200_000 + i
+                )
+            })
             .collect();
         let json = format!(
             r#"{{"format":"roster-snapshot/1","serial":4,"issued_at":"2026-01-01T00:00:00Z",

@@ -144,7 +144,10 @@ pub fn sync_once(
     let dir = &config.state_dir;
     // One sync at a time (the agent, and an operator's `roster sync`): an
     // exclusive lock on the state directory, released when this returns.
-    let _lock = lock_state(dir)?;
+    let _lock = lock_state(dir).map_err(|error| SyncError::Install {
+        path: dir.join(".lock"),
+        error,
+    })?;
     // A sync killed mid-install (kill -9, power loss) leaves its temporary
     // files; the installed ones are whole either way.
     install::remove_stale(dir);
@@ -342,20 +345,17 @@ fn attempt(
     })
 }
 
-/// Takes the state directory's lock (`.lock`, 0600), waiting for a sync
-/// that holds it.
-fn lock_state(dir: &Path) -> Result<std::fs::File, SyncError> {
+/// Takes the state directory's lock (`.lock`, 0600), waiting for the sync
+/// or offboarding that holds it; released when the file is dropped.
+pub(crate) fn lock_state(dir: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let path = dir.join(".lock");
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
-        .open(&path)
+        .open(dir.join(".lock"))
         .and_then(|f| f.lock().map(|()| f))
-        .map_err(|error| SyncError::Install { path, error })?;
-    Ok(file)
 }
 
 /// The serial of the installed compiled snapshot, if it is usable.

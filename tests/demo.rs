@@ -95,7 +95,10 @@ fn assert_events_are_true(stdout: &str) {
                 ends += 1;
                 let session = (account.to_owned(), person.to_owned(), cells[7].to_owned());
                 let at = open.iter().position(|s| *s == session);
-                assert!(at.is_some(), "a session_end no session_start opened: {line}\n{table}");
+                assert!(
+                    at.is_some(),
+                    "a session_end no session_start opened: {line}\n{table}"
+                );
                 open.remove(at.unwrap());
             }
             _ => {}

@@ -121,7 +121,10 @@ fn snapshot(serial: u64, ca: &Key, people: &People, sudo_rules: &[&str]) -> Stri
             ("user_cas", format!("[{}]", cas.join(","))),
             (
                 "grants",
-                format!(r#"[{{"account":"deploy","persons":[{}]}}]"#, deploy.join(",")),
+                format!(
+                    r#"[{{"account":"deploy","persons":[{}]}}]"#,
+                    deploy.join(",")
+                ),
             ),
             ("revoked", people.revoked.into()),
             ("sudo", format!("[{}]", sudo_rules.join(","))),
@@ -847,7 +850,8 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         ops: &["alice"],
         ..People::default()
     };
-    w.host.install(&snapshot(2, &w.ca, &people, &[OPS_TRUE_RULE]));
+    w.host
+        .install(&snapshot(2, &w.ca, &people, &[OPS_TRUE_RULE]));
     let (alice, cert) = w.person("alice", 1101);
     let session = w.background(
         "alice-session",
@@ -870,10 +874,17 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         .install(&snapshot(3, &w.ca, &demoted, &[OPS_TRUE_RULE]));
     assert_eq!(w.host.run("touch /run/roster-test-go").status, 0);
     let (rc, _) = session.wait(&w.host, Duration::from_secs(30));
-    let context = format!("stdout:\n{}\nstderr:\n{}", session.stdout(), session.stderr());
+    let context = format!(
+        "stdout:\n{}\nstderr:\n{}",
+        session.stdout(),
+        session.stderr()
+    );
     assert_eq!(
         (rc, session.stdout().as_str()),
-        (0, "0\nstarted\nalice users roster-admins ops\nroot=1\ntrue=1\n"),
+        (
+            0,
+            "0\nstarted\nalice users roster-admins ops\nroot=1\ntrue=1\n"
+        ),
         "{context}"
     );
     let denied = of_kind(w.events_from(events_from), "login_denied");
@@ -913,13 +924,17 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         .install(&snapshot(2, &w.ca, &with_second_ca, &[WEB_ID_RULE]));
     let (alice, alice_cert) = w.person("alice", 1201);
     let bob = w.host.key("bob");
-    let bob_cert = w
-        .host
-        .certify(&w.ca, &bob, &Cert::new("bob@stolen-laptop", "bob").serial(1202));
+    let bob_cert = w.host.certify(
+        &w.ca,
+        &bob,
+        &Cert::new("bob@stolen-laptop", "bob").serial(1202),
+    );
     let wendy = w.host.key("wendy");
-    let wendy_cert =
-        w.host
-            .certify(&second_ca, &wendy, &Cert::new("wendy@laptop", "wendy").serial(1203));
+    let wendy_cert = w.host.certify(
+        &second_ca,
+        &wendy,
+        &Cert::new("wendy@laptop", "wendy").serial(1203),
+    );
     let (erin, erin_cert) = w.person("erin", 1204);
     let alice_deploy = w.host.certify(
         &w.ca,
@@ -934,7 +949,13 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         ("erin", "erin", &erin, &erin_cert),
     ]
     .map(|(name, user, key, cert)| {
-        let s = w.background(name, user, key, cert, &after_go("echo still-here; exec sleep 60"));
+        let s = w.background(
+            name,
+            user,
+            key,
+            cert,
+            &after_go("echo still-here; exec sleep 60"),
+        );
         s.wait_for_line(&w.host, "started");
         (name, s)
     });
@@ -944,15 +965,24 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         revoked: r#"{"serials":[1201],"key_ids":["bob@stolen-laptop"]}"#,
         ..People::default()
     };
-    w.host.publish(&snapshot(3, &w.ca, &changed, &[WEB_ID_RULE]));
+    w.host
+        .publish(&snapshot(3, &w.ca, &changed, &[WEB_ID_RULE]));
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "{sync:#?}");
     for (name, session) in &sessions[..4] {
         let (rc, _) = session.wait(&w.host, Duration::from_secs(15));
-        assert_ne!(rc, 0, "{name}'s session ended normally: {}", session.stderr());
+        assert_ne!(
+            rc,
+            0,
+            "{name}'s session ended normally: {}",
+            session.stderr()
+        );
         assert_eq!(session.stdout(), "started\n", "{name}");
     }
-    assert!(!sessions[4].1.done(), "erin's session was ended:\n{sync:#?}");
+    assert!(
+        !sessions[4].1.done(),
+        "erin's session was ended:\n{sync:#?}"
+    );
     let revoked = of_kind(w.events_from(events_from), "session_revoked");
     let mut seen: Vec<(String, String, String)> = revoked
         .iter()
@@ -1018,7 +1048,10 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
         "for p in $(ps -u 10006 -o pid=); do \
            s=$(ps -o stat= -p $p); case $s in Z*) ;; *) echo $p $s;; esac; done",
     );
-    assert_eq!(left.stdout, "", "erin's processes survived: {left:#?}\n{sync:#?}");
+    assert_eq!(
+        left.stdout, "",
+        "erin's processes survived: {left:#?}\n{sync:#?}"
+    );
     let offboarded = of_kind(w.events_from(events_from), "offboarded");
     assert_eq!(offboarded.len(), 1, "{offboarded:#?}");
     let reason = offboarded[0]["reason"].as_str().unwrap();
@@ -1086,7 +1119,8 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
         erin_state: "disabled",
         ..People::default()
     };
-    w.host.publish(&snapshot(2, &w.ca, &disabled, &[WEB_ID_RULE]));
+    w.host
+        .publish(&snapshot(2, &w.ca, &disabled, &[WEB_ID_RULE]));
     // 1. The sync is killed (kill -9) after installing, during the grace period.
     let killed = w.host.run(&format!(
         "{} roster --config /etc/roster/roster.toml sync >/run/sync.out 2>&1 & pid=$!; \
@@ -1097,9 +1131,14 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
         agent_setpriv()
     ));
     assert_eq!(killed.stdout, "killed=137\n", "{killed:#?}");
-    assert!(!session.done(), "erin's session ended before the kill: {killed:#?}");
+    assert!(
+        !session.done(),
+        "erin's session ended before the kill: {killed:#?}"
+    );
     // 2. The events log cannot be written at the next run.
-    let ro = w.host.run("mount --bind -o ro /var/log/roster /var/log/roster");
+    let ro = w
+        .host
+        .run("mount --bind -o ro /var/log/roster /var/log/roster");
     assert_eq!(ro.status, 0, "{ro:#?}");
     // The source has nothing new: the next sync finishes the offboarding first.
     let next = w.host.sync();
@@ -1107,8 +1146,11 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
     let (rc, _) = session.wait(&w.host, Duration::from_secs(15));
     assert_ne!(rc, 0, "{}", session.stderr());
     assert!(
-        next.stderr.contains("roster: offboarded account=erin reason=\"disabled: ended ")
-            && next.stderr.contains("cannot write /var/log/roster/events.jsonl"),
+        next.stderr
+            .contains("roster: offboarded account=erin reason=\"disabled: ended ")
+            && next
+                .stderr
+                .contains("cannot write /var/log/roster/events.jsonl"),
         "{next:#?}"
     );
     assert_eq!(w.host.run("umount /var/log/roster").status, 0);

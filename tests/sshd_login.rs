@@ -812,7 +812,11 @@ fn a_key_id_that_looks_like_an_option_is_only_data_to_the_gate() {
         let cert = w.cert(&w.alice, &Cert::new(key_id, "alice").serial(serial));
         let login = w.login("alice", &w.alice, &cert);
         assert_session(&login, ALICE_SESSION);
-        assert_accepted(&login, "alice", &cert_in_log(&w.alice, key_id, serial, &w.ca));
+        assert_accepted(
+            &login,
+            "alice",
+            &cert_in_log(&w.alice, key_id, serial, &w.ca),
+        );
         assert_eq!(login.event("session_start")["key_id"], key_id);
     }
     // And for a person the certificate does not name, the same refusal as ever.
@@ -823,7 +827,10 @@ fn a_key_id_that_looks_like_an_option_is_only_data_to_the_gate() {
         "/usr/sbin/roster principals alice ssh-ed25519-cert-v01@openssh.com AAAA SHA256:x \
          --help 1; echo \"exit $?\"",
     );
-    assert_eq!(gate.stdout, "exit 0\n", "no usage text for sshd to read: {gate:#?}");
+    assert_eq!(
+        gate.stdout, "exit 0\n",
+        "no usage text for sshd to read: {gate:#?}"
+    );
 }
 
 #[test]
@@ -839,10 +846,8 @@ fn a_replayed_snapshot_goes_stale_however_often_it_is_served() {
         .as_secs()
         - 2 * 86_400;
     let issued = roster::time::format_rfc3339(issued as i64);
-    let replayed = common::with_issued_at(
-        &snapshot(2, &[&w.ca], &users(), NOTHING_REVOKED),
-        &issued,
-    );
+    let replayed =
+        common::with_issued_at(&snapshot(2, &[&w.ca], &users(), NOTHING_REVOKED), &issued);
     w.host.install(&replayed);
     for _ in 0..3 {
         let again = w.host.sync();

@@ -76,13 +76,7 @@ fn cert(
 
 fn decide(w: &World, c: &Certificate, account: &str) -> Result<Access, Denial> {
     let view = View::open(&w.bytes).unwrap();
-    authorize(
-        &view,
-        c,
-        account,
-        Some("127.0.0.1".parse().unwrap()),
-        NOW,
-    )
+    authorize(&view, c, account, Some("127.0.0.1".parse().unwrap()), NOW)
 }
 
 #[test]

@@ -186,7 +186,9 @@ fn account_phase_judges_only_snapshot_users() {
     assert_eq!(run(&s, &mut holding, account), Verdict::Denied);
     assert_eq!(
         events(&s)[2].reason.as_deref(),
-        Some("no sudo: this session holds group ops, which the snapshot no longer gives: log in again")
+        Some(
+            "no sudo: this session holds group ops, which the snapshot no longer gives: log in again"
+        )
     );
     // Stale: issued 2026-11-25T00:00:00Z, max_age 24h, however recent the sync.
     let mut login = Login {
@@ -218,7 +220,12 @@ fn a_session_is_bound_to_its_certificate() {
     let recorded = crate::sessions::all(&s.paths.sessions);
     let (id, recorded) = &recorded[0];
     assert_eq!(
-        (*id, recorded.person.as_str(), recorded.serial, recorded.start),
+        (
+            *id,
+            recorded.person.as_str(),
+            recorded.serial,
+            recorded.start
+        ),
         (41, "alice", 7, NOW)
     );
     let view_bytes = std::fs::read(&s.paths.snapshot).unwrap();
@@ -293,7 +300,9 @@ fn a_shared_account_session_needs_an_audit_session_id() {
     for e in &e[1..3] {
         assert_eq!(e.audit_session, None);
         assert!(
-            e.reason.as_deref().is_some_and(|r| r.starts_with("no audit session id")),
+            e.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("no audit session id")),
             "{e:?}"
         );
     }
