@@ -266,7 +266,7 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     let principals = cert
         .iter()
         .flatten()
-        .flat_map(|c| c.valid_principals())
+        .flat_map(|(c, _, _)| c.valid_principals())
         .take(MAX_LOOKUPS);
     let Some(generation) = login.load(
         std::iter::once(user.as_str()).chain(principals.map(String::as_str)),
@@ -297,8 +297,8 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         }
     }
     let malformed = |m: String| Denial::Certificate(crate::cert::CertError::Malformed(m));
-    let cert = match cert {
-        Some(Ok(cert)) => cert,
+    let (cert, cert_type, blob) = match cert {
+        Some(Ok(offered)) => offered,
         Some(Err(m)) => return login.deny(&view, &user, &malformed(m), Verdict::SessionError),
         // A snapshot user's sshd session must come with the certificate;
         // other services (su, cron) are not certificate logins.
@@ -318,9 +318,6 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         return login.refuse_session(&view, &user, &access.person, reason);
     }
     let audit_session = login.pam.audit_session();
-    let Some((cert_type, blob)) = info.as_deref().and_then(|i| the_certificate(i).ok()) else {
-        return Verdict::SessionError; // parsed above: cannot happen
-    };
     let record = crate::sessions::Record {
         person: access.person.clone(),
         account: access.account.clone(),
@@ -455,19 +452,14 @@ fn check_certificate(
     access::authorize(view, cert, user, client, login.now)
 }
 
-/// `SSH_AUTH_INFO_0` is one line per authentication method that succeeded,
-/// e.g. `publickey ssh-ed25519-cert-v01@openssh.com AAAA…`. Exactly one of
-/// them must be a certificate.
 /// What marks a certificate among the key types of `SSH_AUTH_INFO_0`.
 const CERT_METHOD_MARK: &str = "-cert-v01@openssh.com";
 
-pub fn parse_auth_info(info: &str) -> Result<Certificate, String> {
-    let (t, b64) = the_certificate(info)?;
-    crate::cert::parse(t, b64).map_err(|e| e.to_string())
-}
-
-/// The key type and base64 blob of the one certificate in `info`.
-fn the_certificate(info: &str) -> Result<(&str, &str), String> {
+/// The certificate of `SSH_AUTH_INFO_0`, with its key type and base64 blob
+/// as sshd gave them. `SSH_AUTH_INFO_0` is one line per authentication
+/// method that succeeded, e.g. `publickey ssh-ed25519-cert-v01@openssh.com
+/// AAAA…`; exactly one of them must be a certificate.
+pub fn parse_auth_info(info: &str) -> Result<(Certificate, &str, &str), String> {
     let mut certs = info.lines().filter_map(|line| {
         let mut words = line.split(' ');
         match (words.next(), words.next(), words.next(), words.next()) {
@@ -477,13 +469,14 @@ fn the_certificate(info: &str) -> Result<(&str, &str), String> {
             _ => None,
         }
     });
-    let found = certs
+    let (t, b64) = certs
         .next()
         .ok_or("no certificate among the methods sshd used")?;
     if certs.next().is_some() {
         return Err("more than one certificate among the methods sshd used".into());
     }
-    Ok(found)
+    let cert = crate::cert::parse(t, b64).map_err(|e| e.to_string())?;
+    Ok((cert, t, b64))
 }
 
 /// Creates the home directory if needed (never for service accounts).

@@ -220,8 +220,12 @@ pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> 
     let Some(view) = view else {
         return Ok(events);
     };
+    // One pass over /proc, not one per record.
+    let live: HashSet<u32> = pids()
+        .filter_map(|pid| session_of(&pid.to_string()))
+        .collect();
     for (id, record) in crate::sessions::all(host.sessions) {
-        if !crate::sessions::in_use(id) {
+        if !live.contains(&id) {
             crate::sessions::forget(host.sessions, id);
             continue;
         }

@@ -10,7 +10,7 @@ const CERT_MARK: &str = "-cert-v01@openssh.com";
 
 pub fn run(data: &[u8]) {
     let text = crate::text(data);
-    let Ok(cert) = parse_auth_info(&text) else {
+    let Ok((cert, cert_type, blob)) = parse_auth_info(&text) else {
         return;
     };
     let lines: Vec<(&str, &str)> = text
@@ -25,4 +25,5 @@ pub fn run(data: &[u8]) {
     };
     let again = roster::cert::parse(t, b64).expect("the certificate line parses");
     assert_eq!(again, cert);
+    assert_eq!((cert_type, blob), (t, b64), "the words of that line");
 }
