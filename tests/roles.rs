@@ -789,3 +789,121 @@ fn explain_tells_why_step_by_step() {
         )
     );
 }
+
+// --- 9. Root-equivalent sudo rules ---
+
+/// Group web may run `printenv ROSTER_PROBE` as root with SETENV: its members may pass the
+/// command any variable, LD_PRELOAD included, which makes the rule root.
+const WEB_SETENV_RULE: &str = r#"{"group":"web","commands":["/usr/bin/printenv ROSTER_PROBE"],"runas":"root","nopasswd":true,"setenv":true}"#;
+
+/// What wendy tries: the SETENV command with a variable, the plain rule's command with
+/// LD_PRELOAD, and the SETENV command with LD_PRELOAD.
+const SETENV_PROBE: &str = "sudo -n ROSTER_PROBE=passed /usr/bin/printenv ROSTER_PROBE; \
+                            echo \"exit $?\"; \
+                            sudo -n LD_PRELOAD=/nonexistent.so /usr/bin/id -u; echo \"exit $?\"; \
+                            sudo -n LD_PRELOAD=/nonexistent.so ROSTER_PROBE=preloaded \
+                            /usr/bin/printenv ROSTER_PROBE; echo \"exit $?\"";
+
+#[test]
+fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
+    let w = World::new();
+    w.host.install(&snapshot(
+        2,
+        &w.ca,
+        &People::default(),
+        &[WEB_ID_RULE, WEB_SETENV_RULE],
+    ));
+    let status = w.host.run("roster --config /etc/roster/roster.toml status");
+    let dropped: Vec<&str> = status
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("dropped:"))
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            "dropped:       1 entries",
+            "  dropped sudo rule for \"web\" (sudo[1]): root-equivalent but not marked \
+             \"root_equivalent\": the SETENV tag lets its users set any variable, LD_PRELOAD \
+             included",
+        ],
+        "roster status:\n{}",
+        status.stdout
+    );
+    let file = w.host.run("cat /etc/sudoers.d/roster-entitlements");
+    assert_eq!(
+        file.stdout.lines().skip(2).collect::<Vec<_>>(),
+        ["%web ALL=(root) NOPASSWD: /usr/bin/id -u"],
+        "{file:#?}"
+    );
+    let (wendy, cert) = w.person("wendy", 901);
+    let login = w.host.ssh("wendy", &wendy, Some(&cert), SETENV_PROBE);
+    // Through Debian's sudo: the dropped rule's command is not wendy's to run, and the
+    // plain rule passes no LD_PRELOAD.
+    assert_eq!(
+        (login.status, login.stdout.as_str(), login.stderr.as_str()),
+        (
+            0,
+            "exit 1\nexit 1\nexit 1\n",
+            "sudo: a password is required\n\
+             sudo: sorry, you are not allowed to set the following environment variables: \
+             LD_PRELOAD\n\
+             sudo: a password is required\n"
+        ),
+        "{login}"
+    );
+
+    // Marked root-equivalent, the same rule is installed, and it is root: LD_PRELOAD
+    // reaches the command sudo runs as root (ld.so says it tried).
+    let marked = WEB_SETENV_RULE.replace("}", r#","root_equivalent":true}"#);
+    w.host.install(&snapshot(
+        3,
+        &w.ca,
+        &People::default(),
+        &[WEB_ID_RULE, &marked],
+    ));
+    let file = w.host.run(
+        "cat /etc/sudoers.d/roster-entitlements && visudo -cf /etc/sudoers.d/roster-entitlements",
+    );
+    assert_eq!(file.status, 0, "{file:#?}");
+    assert_eq!(
+        file.stdout.lines().skip(2).collect::<Vec<_>>(),
+        [
+            "%web ALL=(root) NOPASSWD: /usr/bin/id -u",
+            "# root-equivalent (marked in the snapshot): its users can become root",
+            "%web ALL=(root) NOPASSWD: SETENV: /usr/bin/printenv ROSTER_PROBE",
+            "/etc/sudoers.d/roster-entitlements: parsed OK",
+        ],
+        "{file:#?}"
+    );
+    let login = w.host.ssh("wendy", &wendy, Some(&cert), SETENV_PROBE);
+    assert_eq!(
+        (login.status, login.stdout.as_str(), login.stderr.as_str()),
+        (
+            0,
+            "passed\nexit 0\nexit 1\npreloaded\nexit 0\n",
+            "sudo: sorry, you are not allowed to set the following environment variables: \
+             LD_PRELOAD\n\
+             ERROR: ld.so: object '/nonexistent.so' from LD_PRELOAD cannot be preloaded \
+             (cannot open shared object file): ignored.\n"
+        ),
+        "{login}"
+    );
+    let (status, text) = explain(&w, "wendy");
+    assert_eq!(status, 0, "{text}");
+    assert_lines(
+        &text,
+        &[
+            "roster explain wendy on web-01 at …",
+            "  ✓ snapshot   serial 3, last sync …",
+            "  ✓ account    wendy: person, uid 10005",
+            "  ✓ state      active",
+            "  ✓ role       user",
+            "  ✓ sudo       sudo rules of the snapshot apply: only their commands",
+            "  ✓ sudo rule  %web as root: /usr/bin/id -u",
+            "  ✓ sudo rule  %web as root: /usr/bin/printenv ROSTER_PROBE (root-equivalent: in \
+             effect a shell as root)",
+            "wendy may log in with a valid certificate (check one with --cert FILE); sudo: yes",
+        ],
+    );
+}
