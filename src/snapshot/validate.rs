@@ -503,7 +503,7 @@ fn validate_users(
 /// have files there, and a later entry must not lock them out by copying it.
 #[derive(Default)]
 struct Homes<'a> {
-    /// Each kept home → index of its user in `users`.
+    /// Each kept home → its user's index in the source `users`.
     homes: HashMap<&'a str, usize>,
     /// Each proper ancestor of a kept home → the first user below it.
     above: HashMap<&'a str, usize>,
