@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, hash_map};
 
 use super::{
     Entry, FORMAT, FieldProblem, Finding, Grant, Group, HomeOverlap, HomeProblem, IdProblem, Kind,
@@ -413,7 +413,7 @@ fn validate_users(
     let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
     let names = tally(ok().map(|u| u.name.as_ref()));
     let uids = tally(ok().map(|u| u.uid));
-    let mut homes = Homes::default();
+    let mut homes = Homes::with_capacity(decoded.len());
 
     let mut kept = Vec::with_capacity(decoded.len());
     for (index, d) in decoded.iter().enumerate() {
@@ -458,7 +458,8 @@ fn validate_users(
                 check_field("home", &u.home, policy)?;
                 check_field("shell", &u.shell, policy)?;
                 check_home(&u.home, &policy.home_prefixes)?;
-                homes.check(&u.home, &decoded)?;
+                // Last: nothing after it drops the user, so the home is theirs.
+                homes.take(&u.home, index, &decoded)?;
                 Ok((uid, gid))
             });
         let (uid, gid) = match checked {
@@ -481,7 +482,6 @@ fn validate_users(
             });
             policy.fallback_shell.clone()
         };
-        homes.claim(&u.home, index);
         kept.push(User {
             name: u.name.clone().into_owned(),
             uid,
@@ -501,56 +501,78 @@ fn validate_users(
 /// no kept home lies inside another: its owner could rename or replace it.
 /// Unlike a duplicate name or id, the earlier user keeps the home: they may
 /// have files there, and a later entry must not lock them out by copying it.
-#[derive(Default)]
 struct Homes<'a> {
-    /// Each kept home → its user's index in the source `users`.
-    homes: HashMap<&'a str, usize>,
-    /// Each proper ancestor of a kept home → the first user below it.
-    above: HashMap<&'a str, usize>,
+    /// Each kept home (`true`) and each proper ancestor of one (`false`) →
+    /// the source index in `users` of the first user it was recorded for.
+    /// An ancestor's own ancestors are all recorded too, and none is a home.
+    paths: HashMap<&'a str, (usize, bool)>,
 }
 
 impl<'a> Homes<'a> {
-    /// Whether `home` is free; otherwise who holds it (named from `decoded`).
-    fn check(
-        &self,
-        home: &str,
+    fn with_capacity(users: usize) -> Homes<'a> {
+        Homes {
+            paths: HashMap::with_capacity(users),
+        }
+    }
+
+    /// Records `home` for `users[index]` if it is free; otherwise says who
+    /// holds it (named from `decoded`). Two hash lookups for a home whose
+    /// parent is already recorded, as under /home all but the first.
+    fn take(
+        &mut self,
+        home: &'a str,
+        index: usize,
         decoded: &[Result<RawUser, (Option<String>, String)>],
     ) -> Result<(), Reason> {
-        let found = self
-            .homes
-            .get(home)
-            .map(|i| (HomeOverlap::Same, *i))
-            .or_else(|| {
-                ancestors(home)
-                    .find_map(|a| self.homes.get(a))
-                    .map(|i| (HomeOverlap::Inside, *i))
-            })
-            .or_else(|| self.above.get(home).map(|i| (HomeOverlap::Contains, *i)));
-        match found {
-            None => Ok(()),
-            Some((overlap, index)) => Err(Reason::HomeTaken {
+        let taken = |overlap, by: usize| {
+            Err(Reason::HomeTaken {
                 home: home.to_owned(),
                 overlap,
-                user: decoded[index]
+                user: decoded[by]
                     .as_ref()
                     .map(|u| u.name.clone().into_owned())
                     .unwrap_or_default(),
-                index,
-            }),
-        }
-    }
-
-    fn claim(&mut self, home: &'a str, index: usize) {
-        self.homes.insert(home, index);
+                index: by,
+            })
+        };
+        // Deepest first, up to the first recorded as an ancestor: no kept
+        // home is above that one.
+        let mut recorded = None;
         for a in ancestors(home) {
-            self.above.entry(a).or_insert(index);
+            match self.paths.get(a) {
+                Some(&(by, true)) => return taken(HomeOverlap::Inside, by),
+                Some(&(_, false)) => {
+                    recorded = Some(a);
+                    break;
+                }
+                None => {}
+            }
         }
+        match self.paths.entry(home) {
+            hash_map::Entry::Occupied(e) => {
+                let (by, is_home) = *e.get();
+                let overlap = if is_home {
+                    HomeOverlap::Same
+                } else {
+                    HomeOverlap::Contains
+                };
+                return taken(overlap, by);
+            }
+            hash_map::Entry::Vacant(v) => {
+                v.insert((index, true));
+            }
+        }
+        for a in ancestors(home).take_while(|a| Some(*a) != recorded) {
+            self.paths.insert(a, (index, false));
+        }
+        Ok(())
     }
 }
 
-/// `/a/b/c` → `/a`, `/a/b`: the proper ancestors of a normalised absolute path.
+/// `/a/b/c` → `/a/b`, `/a`: the proper ancestors of a normalised absolute
+/// path, deepest first.
 fn ancestors(path: &str) -> impl Iterator<Item = &str> {
-    path.match_indices('/')
+    path.rmatch_indices('/')
         .map(|(i, _)| &path[..i])
         .filter(|a| !a.is_empty())
 }
@@ -1506,6 +1528,8 @@ mod tests {
                 // sshd runs ~/.ssh/rc and the shell reads dotfiles there.
                 home(service, "/home/alice"),
                 home(user("hank", 10008), "/home/alicex"),
+                home(user("ivan", 10009), "/home/alice/deep/ivan"),
+                home(user("judy", 10010), "/home/team/dave/x/judy"),
             ],
             vec![],
         );
@@ -1524,6 +1548,10 @@ mod tests {
                 "dropped user \"frank\" (users[5]): uid 0 is root's",
                 "dropped user \"backup\" (users[7]): home \"/home/alice\" is already the home of \
                  user \"alice\" (users[0])",
+                "dropped user \"ivan\" (users[9]): home \"/home/alice/deep/ivan\" is inside the \
+                 home of user \"alice\" (users[0])",
+                "dropped user \"judy\" (users[10]): home \"/home/team/dave/x/judy\" is inside the \
+                 home of user \"dave\" (users[3])",
             ]
         );
         // The dropped users are not served, so they are members of nothing.
