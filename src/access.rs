@@ -413,6 +413,9 @@ pub fn explain(
             Err(Denial::NotAdmin.to_string())
         },
     );
+    for rule in crate::sudoers::explain_rules(view, &user) {
+        add("sudo rule", rule);
+    }
     Explanation {
         steps,
         allowed,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::snapshot::valid_name;
+use crate::snapshot::{root_equivalence, valid_name};
 use crate::time::{UnixTime, format_rfc3339, parse_duration};
 
 /// The people file (TOML). Unknown keys are errors, with their line.
@@ -170,6 +170,7 @@ pub fn build(
             "revoked must be a table of lists: serials, key_ids and keys".into(),
         ));
     }
+    check_sudo_rules(&people.sudo)?;
     if ledger.next_id == 0 {
         ledger.next_id = s.first_id;
     }
@@ -207,6 +208,8 @@ pub fn build(
         }
     }
     let persons: BTreeSet<&str> = people.person.iter().map(|p| p.name.as_str()).collect();
+    // Each account's home is `home/name`, and names are unique: no two
+    // accounts can share a home (hosts would drop the later one).
 
     let mut users = Vec::new();
     let mut groups = Vec::new();
@@ -269,6 +272,41 @@ pub fn build(
         snapshot["revoked"] = revoked.clone();
     }
     Ok(snapshot)
+}
+
+/// The fields of a sudo rule that decide whether it is root-equivalent.
+/// Other fields, and the rule's shape, hosts check (and drop a bad rule).
+#[derive(Deserialize)]
+struct SudoMarks {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    commands: Vec<String>,
+    #[serde(default)]
+    setenv: bool,
+    #[serde(default)]
+    root_equivalent: bool,
+}
+
+/// A root-equivalent rule must say so: hosts drop one that does not, so
+/// the build refuses it, naming the rule and why.
+fn check_sudo_rules(rules: &[Value]) -> Result<(), BuildError> {
+    for (index, rule) in rules.iter().enumerate() {
+        let Ok(r) = SudoMarks::deserialize(rule) else {
+            continue;
+        };
+        if let Some(why) = root_equivalence(&r.commands, r.setenv)
+            && !r.root_equivalent
+        {
+            return Err(BuildError(format!(
+                "sudo rule {} (group {:?}) is root-equivalent: {why}; if that is \
+                 intended, mark it root_equivalent = true",
+                index + 1,
+                r.group
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -443,5 +481,62 @@ mod tests {
         let local = LocalTables::parse("", "", "/bin/bash\n");
         let v = validate(&json, &Policy::default(), &local, NOW).unwrap();
         assert_eq!(v.revoked.serials.len(), 1);
+    }
+
+    #[test]
+    fn every_account_gets_a_home_of_its_own() {
+        for home in ["/home", "/home/", "/srv/people"] {
+            let text = PEOPLE.replace("valid_for = \"7d\"", &format!("home = {home:?}"));
+            let s = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap();
+            let homes: Vec<&str> = s["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["home"].as_str().unwrap())
+                .collect();
+            let base = home.trim_end_matches('/');
+            let expected: Vec<String> = ["alice", "bob", "deploy"]
+                .iter()
+                .map(|n| format!("{base}/{n}"))
+                .collect();
+            assert_eq!(homes, expected, "home = {home:?}");
+        }
+    }
+
+    /// `[[sudo]]` tables after PEOPLE (alice and bob are developers).
+    fn with_sudo(rules: &str) -> Result<Value, BuildError> {
+        let text = format!("{PEOPLE}\n{rules}");
+        build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW)
+    }
+
+    #[test]
+    fn root_equivalent_sudo_rules_must_be_marked() {
+        let plain = "[[sudo]]\ngroup = \"developers\"\ncommands = [\"/usr/bin/id -u\"]\n";
+        for (rule, error) in [
+            (
+                "[[sudo]]\ngroup = \"developers\"\ncommands = [\"/usr/bin/id -u\"]\nsetenv = true\n",
+                "sudo rule 2 (group \"developers\") is root-equivalent: the SETENV tag lets its \
+                 users set any variable, LD_PRELOAD included; if that is intended, mark it \
+                 root_equivalent = true",
+            ),
+            (
+                "[[sudo]]\ngroup = \"oncall\"\ncommands = [\"/usr/bin/id\", \"/usr/bin/env\"]\n",
+                "sudo rule 2 (group \"oncall\") is root-equivalent: command \"/usr/bin/env\" sets \
+                 the environment and runs any command; if that is intended, mark it \
+                 root_equivalent = true",
+            ),
+        ] {
+            let e = with_sudo(&format!("{plain}{rule}")).unwrap_err();
+            assert_eq!(e.0, error);
+            // Marked, it builds, and hosts keep it.
+            let s = with_sudo(&format!("{plain}{rule}root_equivalent = true\n")).unwrap();
+            let json = serde_json::to_vec(&s).unwrap();
+            let local = LocalTables::parse("", "", "/bin/bash\n");
+            let v = validate(&json, &Policy::default(), &local, NOW).unwrap();
+            assert!(v.findings.is_empty(), "{:?}", v.findings);
+            let marks: Vec<bool> = v.sudo.iter().map(|r| r.root_equivalent).collect();
+            assert_eq!(marks, [false, true]);
+        }
+        assert!(with_sudo(plain).is_ok());
     }
 }

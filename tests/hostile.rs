@@ -260,3 +260,50 @@ fn nesting_a_million_deep_is_skipped_or_dropped_and_broken_documents_are_refused
         );
     }
 }
+
+#[test]
+fn a_user_with_another_users_home_is_dropped_and_only_the_first_is_served() {
+    // bob copies alice's home, erin's lies inside it: each would be handed alice's files
+    // (or could replace them). The later entry is dropped, naming the earlier one.
+    let users = [
+        person("alice", 10001),
+        entry("bob", 10002, 10002, "", "/home/alice", "/bin/bash"),
+        entry("erin", 10003, 10003, "", "/home/alice/erin", "/bin/bash"),
+        person("dave", 10004),
+    ];
+    let groups = [group("devs", 10100, &["alice", "bob", "erin", "dave"])];
+    let mut sandbox = Sandbox::new();
+    let compiled = sandbox.compile(&document(&users, &groups, &[]));
+    let dropped: Vec<&str> = compiled
+        .summary
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            "  dropped user \"bob\" (users[1]): home \"/home/alice\" is already the home of user \
+             \"alice\" (users[0])",
+            "  dropped user \"erin\" (users[2]): home \"/home/alice/erin\" is inside the home of \
+             user \"alice\" (users[0])",
+            "  dropped member \"bob\" of group \"devs\": not a user of this snapshot",
+            "  dropped member \"erin\" of group \"devs\": not a user of this snapshot",
+        ],
+        "{}",
+        compiled.summary
+    );
+    sandbox.install(&compiled.path);
+    let out = sandbox.run(
+        "getent passwd alice bob erin dave; echo \"exit $?\"; \
+         getent passwd 10002 10003; echo \"exit $?\"; getent group devs",
+    );
+    assert_eq!(
+        out.stdout,
+        "alice:*:10001:10001::/home/alice:/bin/bash\n\
+         dave:*:10004:10004::/home/dave:/bin/bash\n\
+         exit 2\n\
+         exit 2\n\
+         devs:*:10100:alice,dave\n",
+        "{out:#?}"
+    );
+}

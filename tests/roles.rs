@@ -860,7 +860,9 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         Some(&cert),
         &format!(
             "setsid sh -c {} </dev/null >/dev/null 2>&1 & echo left",
-            sh_quote(&after_go("sudo -n id -u >/run/left.out 2>&1; echo rc=$? >>/run/left.out"))
+            sh_quote(&after_go(
+                "sudo -n id -u >/run/left.out 2>&1; echo rc=$? >>/run/left.out"
+            ))
         ),
     );
     assert_session(&left, "left\n");
@@ -1085,7 +1087,10 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "{sync:#?}");
     let left = live_processes_of(&w, 10006);
-    assert!(left.is_empty(), "erin's processes survived: {left:?}\n{sync:#?}");
+    assert!(
+        left.is_empty(),
+        "erin's processes survived: {left:?}\n{sync:#?}"
+    );
     let offboarded = of_kind(w.events_from(events_from), "offboarded");
     assert_eq!(offboarded.len(), 1, "{offboarded:#?}");
     let reason = offboarded[0]["reason"].as_str().unwrap();
@@ -1189,4 +1194,122 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
     // Done once: the run after that ends nothing again.
     let after = w.host.sync();
     assert!(!after.stderr.contains("offboarded"), "{after:#?}");
+}
+
+// --- 9. Root-equivalent sudo rules ---
+
+/// Group web may run `printenv ROSTER_PROBE` as root with SETENV: its members may pass the
+/// command any variable, LD_PRELOAD included, which makes the rule root.
+const WEB_SETENV_RULE: &str = r#"{"group":"web","commands":["/usr/bin/printenv ROSTER_PROBE"],"runas":"root","nopasswd":true,"setenv":true}"#;
+
+/// What wendy tries: the SETENV command with a variable, the plain rule's command with
+/// LD_PRELOAD, and the SETENV command with LD_PRELOAD.
+const SETENV_PROBE: &str = "sudo -n ROSTER_PROBE=passed /usr/bin/printenv ROSTER_PROBE; \
+                            echo \"exit $?\"; \
+                            sudo -n LD_PRELOAD=/nonexistent.so /usr/bin/id -u; echo \"exit $?\"; \
+                            sudo -n LD_PRELOAD=/nonexistent.so ROSTER_PROBE=preloaded \
+                            /usr/bin/printenv ROSTER_PROBE; echo \"exit $?\"";
+
+#[test]
+fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
+    let w = World::new();
+    w.host.install(&snapshot(
+        2,
+        &w.ca,
+        &People::default(),
+        &[WEB_ID_RULE, WEB_SETENV_RULE],
+    ));
+    let status = w.host.run("roster --config /etc/roster/roster.toml status");
+    let dropped: Vec<&str> = status
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("dropped:"))
+        .collect();
+    assert_eq!(
+        dropped,
+        [
+            "dropped:       1 entries",
+            "  dropped sudo rule for \"web\" (sudo[1]): root-equivalent but not marked \
+             \"root_equivalent\": the SETENV tag lets its users set any variable, LD_PRELOAD \
+             included",
+        ],
+        "roster status:\n{}",
+        status.stdout
+    );
+    let file = w.host.run("cat /etc/sudoers.d/roster-entitlements");
+    assert_eq!(
+        file.stdout.lines().skip(2).collect::<Vec<_>>(),
+        ["%web ALL=(root) NOPASSWD: /usr/bin/id -u"],
+        "{file:#?}"
+    );
+    let (wendy, cert) = w.person("wendy", 901);
+    let login = w.host.ssh("wendy", &wendy, Some(&cert), SETENV_PROBE);
+    // Through Debian's sudo: the dropped rule's command is not wendy's to run, and the
+    // plain rule passes no LD_PRELOAD.
+    assert_eq!(
+        (login.status, login.stdout.as_str(), login.stderr.as_str()),
+        (
+            0,
+            "exit 1\nexit 1\nexit 1\n",
+            "sudo: a password is required\n\
+             sudo: sorry, you are not allowed to set the following environment variables: \
+             LD_PRELOAD\n\
+             sudo: a password is required\n"
+        ),
+        "{login}"
+    );
+
+    // Marked root-equivalent, the same rule is installed, and it is root: LD_PRELOAD
+    // reaches the command sudo runs as root (ld.so says it tried).
+    let marked = WEB_SETENV_RULE.replace("}", r#","root_equivalent":true}"#);
+    w.host.install(&snapshot(
+        3,
+        &w.ca,
+        &People::default(),
+        &[WEB_ID_RULE, &marked],
+    ));
+    let file = w.host.run(
+        "cat /etc/sudoers.d/roster-entitlements && visudo -cf /etc/sudoers.d/roster-entitlements",
+    );
+    assert_eq!(file.status, 0, "{file:#?}");
+    assert_eq!(
+        file.stdout.lines().skip(2).collect::<Vec<_>>(),
+        [
+            "%web ALL=(root) NOPASSWD: /usr/bin/id -u",
+            "# root-equivalent (marked in the snapshot): its users can become root",
+            "%web ALL=(root) NOPASSWD: SETENV: /usr/bin/printenv ROSTER_PROBE",
+            "/etc/sudoers.d/roster-entitlements: parsed OK",
+        ],
+        "{file:#?}"
+    );
+    let login = w.host.ssh("wendy", &wendy, Some(&cert), SETENV_PROBE);
+    assert_eq!(
+        (login.status, login.stdout.as_str(), login.stderr.as_str()),
+        (
+            0,
+            "passed\nexit 0\nexit 1\npreloaded\nexit 0\n",
+            "sudo: sorry, you are not allowed to set the following environment variables: \
+             LD_PRELOAD\n\
+             ERROR: ld.so: object '/nonexistent.so' from LD_PRELOAD cannot be preloaded \
+             (cannot open shared object file): ignored.\n"
+        ),
+        "{login}"
+    );
+    let (status, text) = explain(&w, "wendy");
+    assert_eq!(status, 0, "{text}");
+    assert_lines(
+        &text,
+        &[
+            "roster explain wendy on web-01 at …",
+            "  ✓ snapshot   serial 3, last sync …",
+            "  ✓ account    wendy: person, uid 10005",
+            "  ✓ state      active",
+            "  ✓ role       user",
+            "  ✓ sudo       sudo rules of the snapshot apply: only their commands",
+            "  ✓ sudo rule  %web as root: /usr/bin/id -u",
+            "  ✓ sudo rule  %web as root: /usr/bin/printenv ROSTER_PROBE (root-equivalent: in \
+             effect a shell as root)",
+            "wendy may log in with a valid certificate (check one with --cert FILE); sudo: yes",
+        ],
+    );
 }

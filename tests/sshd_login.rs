@@ -747,6 +747,54 @@ fn certificate_bound_to_a_label_of_this_host_logs_in_when_binding_is_required() 
 // --- Accounts ---
 
 #[test]
+fn home_owned_by_another_account_is_refused_and_left_untouched() {
+    // /home/bob already exists and is alice's (uid 10001), holding her file: bob's
+    // certificate passes every check, but his session must not be handed her files.
+    let w = World::new();
+    let out = w.host.run(
+        "install -d -o 10001 -g 10001 -m 0700 /home/bob && \
+         echo 'alice only' >/home/bob/notes && chown 10001:10001 /home/bob/notes && \
+         chmod 0600 /home/bob/notes",
+    );
+    assert_eq!(out.status, 0, "{out:#?}");
+    let listing = "find /home/bob -printf '%p %U:%G %m\\n' | sort; cat /home/bob/notes";
+    let before = w.host.run(listing);
+    assert_eq!(
+        before.stdout, "/home/bob 10001:10001 700\n/home/bob/notes 10001:10001 600\nalice only\n",
+        "{before:#?}"
+    );
+    let cert = w.cert(&w.bob, &Cert::new("bob@laptop", "bob").serial(30));
+    let login = w.login("bob", &w.bob, &cert);
+    // The session phase refuses: sshd has accepted the key, then runs no command and
+    // exits 254.
+    assert_eq!(
+        (login.status, login.stdout.as_str()),
+        (254, ""),
+        "bob's session ran:\n{login}"
+    );
+    assert_accepted(&login, "bob", &cert_in_log(&w.bob, "bob@laptop", 30, &w.ca));
+    login.assert_logged(
+        "PAM: pam_open_session(): Cannot make/remove an entry for the specified session",
+    );
+    let reason = "cannot create home /home/bob: it exists and belongs to uid 10001, not 10002: \
+                  another account's home is never handed over";
+    assert_denied_event(&login, "bob", reason);
+    assert!(login.events_of("session_start").is_empty(), "{login}");
+    login.assert_syslogged(&format!("reason=\"{reason}\""));
+    let after = w.host.run(listing);
+    assert_eq!(
+        after.stdout, before.stdout,
+        "alice's files changed: {after:#?}"
+    );
+
+    // Once the directory is bob's, he logs in to it.
+    let out = w.host.run("chown -R 10002:10002 /home/bob");
+    assert_eq!(out.status, 0, "{out:#?}");
+    let login = w.host.ssh("bob", &w.bob, Some(&cert), "pwd");
+    assert_session(&login, "/home/bob\n");
+}
+
+#[test]
 fn disabled_user_is_refused() {
     let w = World::new();
     let dora = w.host.key("dora");

@@ -99,8 +99,8 @@ pub fn repair(data: &[u8]) -> Vec<u8> {
                     at += n;
                 }
             }
-            // Policy, user CAs, revocations, grants: CRC, then payload.
-            7..=10 if section.len() >= 4 => {
+            // Policy, user CAs, revocations, grants, sudo rules: CRC, then payload.
+            7..=11 if section.len() >= 4 => {
                 let crc = crc32fast::hash(&section[4..]);
                 section[..4].copy_from_slice(&crc.to_le_bytes());
             }
@@ -190,6 +190,9 @@ fn check(data: &[u8]) {
     let _ = v.is_revoked(u64::MAX, "\n", "\n");
     if let Ok(Some(persons)) = v.grant("deploy") {
         assert!(persons.len() <= data.len() / 2);
+    }
+    if let Ok(rules) = v.sudo_rules() {
+        assert!(rules.len() <= data.len() / 9);
     }
 
     check_sparse(data);

@@ -2,11 +2,11 @@
 //!
 //! Never panics. A people file that parses and builds gives a source
 //! snapshot that hosts accept as a document (`validate` may still drop
-//! entries the host's policy refuses, but never the whole snapshot), and
-//! building is deterministic.
+//! entries the host's policy refuses, but never the whole snapshot, a home
+//! or an unmarked root-equivalent sudo rule), and building is deterministic.
 
 use roster::people::{Ledger, build, parse};
-use roster::snapshot::validate;
+use roster::snapshot::{Reason, validate};
 
 use crate::{NOW, local_tables, policies};
 
@@ -25,8 +25,18 @@ pub fn run(data: &[u8]) {
     assert_eq!(again, ledger);
     let json = serde_json::to_vec_pretty(&snapshot).expect("JSON");
     for policy in policies() {
-        if let Err(e) = validate(&json, policy, local_tables(), NOW) {
-            panic!("hosts refuse the built snapshot whole: {e}");
+        let s = match validate(&json, policy, local_tables(), NOW) {
+            Ok(s) => s,
+            Err(e) => panic!("hosts refuse the built snapshot whole: {e}"),
+        };
+        for f in &s.findings {
+            assert!(
+                !matches!(
+                    f.reason,
+                    Reason::HomeTaken { .. } | Reason::UnmarkedRootEquivalent(_)
+                ),
+                "the build let through what hosts drop: {f}"
+            );
         }
     }
 }

@@ -2,18 +2,21 @@
 //!
 //! Properties, for every input that validates:
 //! - every kept entry obeys the rules it was validated against (names, ids,
-//!   fields, local accounts, uniqueness, members, grants, sudo rules);
+//!   fields, local accounts, uniqueness, homes, members, grants, sudo rules
+//!   and their root equivalence);
 //! - the snapshot compiles, the compiled file opens and passes its body CRC,
 //!   and it answers for exactly what was kept: every kept user by name and by
 //!   uid, every kept group by name and by gid, with the same fields, groups
 //!   and members; both enumerations in snapshot order; host policy, user
-//!   CAs, revocations and grants as given.
+//!   CAs, revocations, grants and sudo rules as given.
 
 use std::collections::{HashMap, HashSet};
 
-use roster::compiled::{GroupEntry, UserEntry, View, compile};
+use roster::compiled::{GroupEntry, SudoRuleEntry, UserEntry, View, compile};
 use roster::local::LocalTables;
-use roster::snapshot::{Kind, Policy, Role, Snapshot, State, valid_name, validate};
+use roster::snapshot::{
+    Kind, Policy, Role, Snapshot, State, root_equivalence, valid_name, validate,
+};
 
 use crate::{COMPILED_AT, NOW, host_policy, local_tables, policies};
 
@@ -36,7 +39,18 @@ fn check_kept(s: &Snapshot, policy: &Policy, local: &LocalTables) {
     let admin = policy.admin_group.as_ref();
     let mut names = HashSet::new();
     let mut uids = HashSet::new();
+    let homes: HashSet<&str> = s.users.iter().map(|u| u.home.as_str()).collect();
+    assert_eq!(homes.len(), s.users.len(), "a home kept twice");
     for u in &s.users {
+        let mut above = u.home.as_str();
+        while let Some((parent, _)) = above.rsplit_once('/') {
+            assert!(
+                !homes.contains(parent),
+                "home {:?} kept inside another",
+                u.home
+            );
+            above = parent;
+        }
         assert!(valid_name(&u.name).is_ok(), "kept user name {:?}", u.name);
         assert!(!policy.reserved_names.contains(&u.name), "{:?}", u.name);
         assert!(admin.is_none_or(|a| a.name != u.name && a.gid != u.gid));
@@ -124,6 +138,10 @@ fn check_kept(s: &Snapshot, policy: &Policy, local: &LocalTables) {
     }
     for r in &s.sudo {
         assert!(group_names.contains(r.group.as_str()), "{:?}", r.group);
+        assert!(
+            r.root_equivalent || root_equivalence(&r.commands, r.setenv).is_none(),
+            "unmarked root-equivalent rule {r:?} kept"
+        );
         assert!(!r.commands.is_empty() && valid_name(&r.runas).is_ok());
         for c in &r.commands {
             assert!(c.starts_with('/'), "{c:?}");
@@ -250,6 +268,18 @@ fn check_compiled(s: &Snapshot) {
         pos = next;
     }
     assert_eq!(groups, s.groups.iter().map(|g| g.gid).collect::<Vec<_>>());
+
+    let rules: Vec<SudoRuleEntry<'_>> = s
+        .sudo
+        .iter()
+        .map(|r| SudoRuleEntry {
+            group: &r.group,
+            runas: &r.runas,
+            commands: r.commands.iter().map(String::as_str).collect(),
+            root_equivalent: r.root_equivalent,
+        })
+        .collect();
+    assert_eq!(v.sudo_rules(), Ok(rules));
 
     // The certificate gate's sections.
     assert_eq!(v.host_policy(), Ok(host));

@@ -229,7 +229,7 @@ fn repairing_a_good_compiled_file_changes_nothing() {
         assert!(crate::compiled_read::repair(&bytes) == bytes, "{name}");
         let mut broken = bytes.clone();
         // A flipped byte in the first user record, then repaired: opens again.
-        let at = roster::compiled::HEADER_LEN + 10 * 24 + 10;
+        let at = roster::compiled::table_end(&bytes) + 10;
         broken[at] ^= 1;
         broken.push(0);
         let fixed = crate::compiled_read::repair(&broken);

@@ -12,6 +12,7 @@
 //! USER_NAMES / USER_UIDS      hash indexes into USERS
 //! GROUPS     group records, in snapshot order
 //! GROUP_NAMES / GROUP_GIDS    hash indexes into GROUPS
+//! POLICY, USER_CAS, REVOKED, GRANTS, SUDO_RULES   small length-prefixed blobs
 //! ```
 //!
 //! Readers check the header, its CRC and every section's bounds once per
@@ -24,13 +25,14 @@ mod blob;
 mod read;
 mod write;
 
-pub use read::{Gids, GroupEntry, Layout, Members, UserEntry, View};
+pub use read::{Gids, GroupEntry, Layout, Members, SudoRuleEntry, UserEntry, View};
 pub use write::compile;
 
 use std::fmt;
 
 pub(crate) const MAGIC: [u8; 8] = *b"RSTRSNAP";
-pub(crate) const VERSION: u32 = 1;
+/// 2: the sudo rules section (kind 11), for `roster explain`.
+pub(crate) const VERSION: u32 = 2;
 pub const HEADER_LEN: usize = 64;
 pub(crate) const SECTION_LEN: usize = 24;
 /// No valid file has more sections than this; bounds the header walk.
@@ -61,9 +63,10 @@ pub(crate) enum Section {
     UserCas = 8,
     Revoked = 9,
     Grants = 10,
+    SudoRules = 11,
 }
 
-pub(crate) const REQUIRED: [Section; 10] = [
+pub(crate) const REQUIRED: [Section; 11] = [
     Section::Users,
     Section::UserNames,
     Section::UserUids,
@@ -74,6 +77,7 @@ pub(crate) const REQUIRED: [Section; 10] = [
     Section::UserCas,
     Section::Revoked,
     Section::Grants,
+    Section::SudoRules,
 ];
 
 impl Section {

@@ -4,7 +4,10 @@
 //! a panic or an out-of-bounds access.
 
 use super::blob::BlobReader;
-use super::write::{FLAG_SUDO_RULES, GROUP_FIXED, USER_FIXED, kind_code, role_code, state_code};
+use super::write::{
+    FLAG_ROOT_EQUIVALENT, FLAG_SUDO_RULES, GROUP_FIXED, USER_FIXED, kind_code, role_code,
+    state_code,
+};
 use super::{
     FormatError, HEADER_LEN, Header, HostPolicy, MAGIC, MAX_SECTIONS, REQUIRED, SECTION_LEN,
     VERSION,
@@ -195,6 +198,7 @@ const POLICY: usize = 6;
 const USER_CAS: usize = 7;
 const REVOKED: usize = 8;
 const GRANTS: usize = 9;
+const SUDO_RULES: usize = 10;
 
 impl<'a> View<'a> {
     /// Checks the header and builds a view.
@@ -272,6 +276,25 @@ impl<'a> View<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// The snapshot's kept sudo rules, in snapshot order.
+    pub fn sudo_rules(&self) -> Result<Vec<SudoRuleEntry<'a>>, FormatError> {
+        let mut r = BlobReader::open(self.section(SUDO_RULES))?;
+        (0..r.count(9)?)
+            .map(|_| {
+                let root_equivalent = r.u8()? & FLAG_ROOT_EQUIVALENT != 0;
+                let (group, runas) = (r.str()?, r.str()?);
+                let n = r.count(2)?;
+                let commands = (0..n).map(|_| r.str()).collect::<Result<_, _>>()?;
+                Ok(SudoRuleEntry {
+                    group,
+                    runas,
+                    commands,
+                    root_equivalent,
+                })
+            })
+            .collect()
     }
 
     pub fn header(&self) -> &Header {
@@ -489,6 +512,17 @@ impl<'a> UserEntry<'a> {
             groups: Gids(gids),
         })
     }
+}
+
+/// One sudo rule, borrowed from the compiled file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SudoRuleEntry<'a> {
+    /// The snapshot group whose members get the rule.
+    pub group: &'a str,
+    pub runas: &'a str,
+    pub commands: Vec<&'a str>,
+    /// Marked `root_equivalent` in the snapshot.
+    pub root_equivalent: bool,
 }
 
 /// One group, borrowed from the compiled file.

@@ -252,4 +252,36 @@ fn certificate_gate_sections_round_trip() {
     assert_eq!(v.is_revoked(1, "old@laptop2", "SHA256:x"), Ok(false));
     assert_eq!(v.grant("deploy").unwrap(), Some(vec!["alice"]));
     assert_eq!(v.grant("alice").unwrap(), None);
+    assert_eq!(v.sudo_rules().unwrap(), []);
+}
+
+#[test]
+fn sudo_rules_round_trip_with_their_root_equivalence() {
+    let json = r#"{"format":"roster-snapshot/1","serial":1,"issued_at":"2026-01-01T00:00:00Z",
+        "valid_until":"2099-01-01T00:00:00Z","users":[],
+        "groups":[{"name":"web","gid":10010},{"name":"ops","gid":10011}],
+        "sudo":[{"group":"web","commands":["/usr/bin/id -u","/usr/bin/journalctl"]},
+                {"group":"ops","commands":["/usr/bin/env"],"runas":"deploy",
+                 "root_equivalent":true}]}"#;
+    let local = LocalTables::parse("", "", "/bin/sh\n");
+    let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();
+    let bytes = compile(&s, &HostPolicy::with_defaults("h"), 0).unwrap();
+    let v = View::open(&bytes).unwrap();
+    assert_eq!(
+        v.sudo_rules().unwrap(),
+        [
+            SudoRuleEntry {
+                group: "web",
+                runas: "root",
+                commands: vec!["/usr/bin/id -u", "/usr/bin/journalctl"],
+                root_equivalent: false,
+            },
+            SudoRuleEntry {
+                group: "ops",
+                runas: "deploy",
+                commands: vec!["/usr/bin/env"],
+                root_equivalent: true,
+            },
+        ]
+    );
 }

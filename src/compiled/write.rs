@@ -11,6 +11,8 @@ use std::collections::{HashMap, HashSet};
 pub(crate) const USER_FIXED: usize = 32;
 /// User record flag: a sudo rule of the snapshot applies to this user.
 pub(crate) const FLAG_SUDO_RULES: u8 = 1;
+/// Sudo rule flag: the snapshot marks the rule root-equivalent.
+pub(crate) const FLAG_ROOT_EQUIVALENT: u8 = 1;
 /// Fixed part of a group record.
 pub(crate) const GROUP_FIXED: usize = 20;
 
@@ -118,7 +120,7 @@ pub fn compile(
     }
 
     let count = |n: usize| u32_len(n, "entry count");
-    let sections: [(Section, u32, Vec<u8>); 10] = [
+    let sections: [(Section, u32, Vec<u8>); 11] = [
         (Section::Users, count(user_keys.len())?, users),
         (
             Section::UserNames,
@@ -152,6 +154,11 @@ pub fn compile(
             Section::Grants,
             count(snapshot.grants.len())?,
             grants_section(snapshot)?,
+        ),
+        (
+            Section::SudoRules,
+            count(snapshot.sudo.len())?,
+            sudo_section(snapshot)?,
         ),
     ];
     debug_assert!(sections.iter().map(|s| s.0).eq(REQUIRED));
@@ -237,6 +244,23 @@ fn grants_section(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
         w.str(&g.account)?.count(g.persons.len())?;
         for p in &g.persons {
             w.str(p)?;
+        }
+    }
+    Ok(w.finish())
+}
+
+/// Each kept sudo rule: flags, group, run-as user, commands. Read only by
+/// `roster explain`; sudo itself reads the rendered sudoers file.
+fn sudo_section(snapshot: &Snapshot) -> Result<Vec<u8>, FormatError> {
+    let mut w = BlobWriter::default();
+    w.count(snapshot.sudo.len())?;
+    for r in &snapshot.sudo {
+        w.u8(u8::from(r.root_equivalent) * FLAG_ROOT_EQUIVALENT)
+            .str(&r.group)?
+            .str(&r.runas)?
+            .count(r.commands.len())?;
+        for c in &r.commands {
+            w.str(c)?;
         }
     }
     Ok(w.finish())

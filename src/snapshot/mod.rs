@@ -5,8 +5,10 @@
 //! invalid entry with a [`Reason`] and keeps the rest: one bad entry must never
 //! freeze deprovisioning for everybody else.
 
+mod sudo;
 mod validate;
 
+pub use sudo::{RootEquivalence, root_equivalence};
 pub use validate::{AdminGroup, Limits, Policy, valid_name, validate};
 
 use serde::Deserialize;
@@ -84,6 +86,9 @@ pub struct SudoRule {
     pub nopasswd: bool,
     pub noexec: bool,
     pub setenv: bool,
+    /// Marked by the snapshot as giving its users everything `runas` can do.
+    /// A rule that [`root_equivalence`] finds so is kept only when marked.
+    pub root_equivalent: bool,
 }
 
 /// Certificates that must not be accepted, whatever their validity.
@@ -337,6 +342,16 @@ pub enum Reason {
     NotPerson,
     /// A sudo rule that roster will not render, and why.
     BadSudoRule(String),
+    /// The home is, contains or lies inside the home of `users[index]`,
+    /// kept before this one.
+    HomeTaken {
+        home: String,
+        overlap: HomeOverlap,
+        user: String,
+        index: usize,
+    },
+    /// A root-equivalent sudo rule without `"root_equivalent": true`.
+    UnmarkedRootEquivalent(RootEquivalence),
 }
 
 impl fmt::Display for Reason {
@@ -374,6 +389,21 @@ impl fmt::Display for Reason {
             }
             Self::NotPerson => f.write_str("not a person of this snapshot"),
             Self::BadSudoRule(why) => write!(f, "sudo rule refused: {why}"),
+            Self::HomeTaken {
+                home,
+                overlap,
+                user,
+                index,
+            } => write!(
+                f,
+                "home {home:?} {overlap} the home of user {user:?} (users[{index}])"
+            ),
+            Self::UnmarkedRootEquivalent(why) => {
+                write!(
+                    f,
+                    "root-equivalent but not marked \"root_equivalent\": {why}"
+                )
+            }
         }
     }
 }
@@ -436,6 +466,26 @@ impl fmt::Display for HomeProblem {
                 "is not normalised (empty, '.' or '..' component, or trailing '/')"
             }
             Self::NotUnderPrefix => "is not below an allowed home prefix",
+        })
+    }
+}
+
+/// How a home overlaps the home of a user kept before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HomeOverlap {
+    Same,
+    /// Below the other home: its owner could rename or replace it.
+    Inside,
+    /// Above the other home: this user would own its parent.
+    Contains,
+}
+
+impl fmt::Display for HomeOverlap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Same => "is already",
+            Self::Inside => "is inside",
+            Self::Contains => "contains",
         })
     }
 }

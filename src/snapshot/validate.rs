@@ -3,11 +3,11 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, hash_map};
 
 use super::{
-    Entry, FORMAT, FieldProblem, Finding, Grant, Group, HomeProblem, IdProblem, Kind, Outcome,
-    Reason, Revoked, Role, Snapshot, SourceError, State, SudoRule, User,
+    Entry, FORMAT, FieldProblem, Finding, Grant, Group, HomeOverlap, HomeProblem, IdProblem, Kind,
+    Outcome, Reason, Revoked, Role, Snapshot, SourceError, State, SudoRule, User, root_equivalence,
 };
 use crate::local::LocalTables;
 use crate::time::{UnixTime, parse_rfc3339};
@@ -117,6 +117,10 @@ struct RawSudoRule<'a> {
     noexec: bool,
     #[serde(default)]
     setenv: bool,
+    /// The snapshot's word that the rule hands over the run-as user; required
+    /// for a rule that [`root_equivalence`] finds so.
+    #[serde(default)]
+    root_equivalent: bool,
 }
 
 fn yes() -> bool {
@@ -245,7 +249,8 @@ pub fn validate(
 }
 
 /// Sudo rules: a kept group, commands that need no sudoers escaping, a
-/// valid run-as name. A rule that fails is dropped whole, with the reason.
+/// valid run-as name, and the `root_equivalent` mark if the rule is so. A
+/// rule that fails is dropped whole, with the reason.
 fn validate_sudo(
     raw: &[&RawValue],
     groups: &[Group],
@@ -258,21 +263,28 @@ fn validate_sudo(
             .as_ref()
             .ok()
             .map(|r| r.group.chars().take(64).collect());
-        let checked = rule.and_then(|r| {
+        let checked = rule.map_err(Reason::BadSudoRule).and_then(|r| {
+            let bad = Reason::BadSudoRule;
             if !groups.iter().any(|g| g.name == r.group) {
-                return Err(format!(
+                return Err(bad(format!(
                     "group {:?} is not a group of this snapshot",
                     r.group
-                ));
+                )));
             }
             if r.commands.is_empty() {
-                return Err("no commands".into());
+                return Err(bad("no commands".into()));
             }
             for c in &r.commands {
-                check_sudo_command(c)?;
+                check_sudo_command(c).map_err(bad)?;
             }
             let runas = r.runas.as_deref().unwrap_or("root");
-            valid_name(runas).map_err(|_| format!("run-as user {runas:?} is not a valid name"))?;
+            valid_name(runas)
+                .map_err(|_| bad(format!("run-as user {runas:?} is not a valid name")))?;
+            if let Some(why) = root_equivalence(&r.commands, r.setenv)
+                && !r.root_equivalent
+            {
+                return Err(Reason::UnmarkedRootEquivalent(why));
+            }
             Ok(SudoRule {
                 group: r.group.into_owned(),
                 commands: r.commands.into_iter().map(Cow::into_owned).collect(),
@@ -280,13 +292,14 @@ fn validate_sudo(
                 nopasswd: r.nopasswd,
                 noexec: r.noexec,
                 setenv: r.setenv,
+                root_equivalent: r.root_equivalent,
             })
         });
         match checked {
             Ok(rule) => kept.push(rule),
-            Err(why) => {
+            Err(reason) => {
                 let entry = Entry::SudoRule { index, group };
-                findings.push(dropped(entry, Reason::BadSudoRule(why)));
+                findings.push(dropped(entry, reason));
             }
         }
     }
@@ -400,6 +413,7 @@ fn validate_users(
     let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
     let names = tally(ok().map(|u| u.name.as_ref()));
     let uids = tally(ok().map(|u| u.uid));
+    let mut homes = Homes::with_capacity(decoded.len());
 
     let mut kept = Vec::with_capacity(decoded.len());
     for (index, d) in decoded.iter().enumerate() {
@@ -444,6 +458,8 @@ fn validate_users(
                 check_field("home", &u.home, policy)?;
                 check_field("shell", &u.shell, policy)?;
                 check_home(&u.home, &policy.home_prefixes)?;
+                // Last: nothing after it drops the user, so the home is theirs.
+                homes.take(&u.home, index, &decoded)?;
                 Ok((uid, gid))
             });
         let (uid, gid) = match checked {
@@ -479,6 +495,86 @@ fn validate_users(
         });
     }
     kept
+}
+
+/// The homes of the users kept so far. No two kept users share a home, and
+/// no kept home lies inside another: its owner could rename or replace it.
+/// Unlike a duplicate name or id, the earlier user keeps the home: they may
+/// have files there, and a later entry must not lock them out by copying it.
+struct Homes<'a> {
+    /// Each kept home (`true`) and each proper ancestor of one (`false`) →
+    /// the source index in `users` of the first user it was recorded for.
+    /// An ancestor's own ancestors are all recorded too, and none is a home.
+    paths: HashMap<&'a str, (usize, bool)>,
+}
+
+impl<'a> Homes<'a> {
+    fn with_capacity(users: usize) -> Homes<'a> {
+        Homes {
+            paths: HashMap::with_capacity(users),
+        }
+    }
+
+    /// Records `home` for `users[index]` if it is free; otherwise says who
+    /// holds it (named from `decoded`). Two hash lookups for a home whose
+    /// parent is already recorded, as under /home all but the first.
+    fn take(
+        &mut self,
+        home: &'a str,
+        index: usize,
+        decoded: &[Result<RawUser, (Option<String>, String)>],
+    ) -> Result<(), Reason> {
+        let taken = |overlap, by: usize| {
+            Err(Reason::HomeTaken {
+                home: home.to_owned(),
+                overlap,
+                user: decoded[by]
+                    .as_ref()
+                    .map(|u| u.name.clone().into_owned())
+                    .unwrap_or_default(),
+                index: by,
+            })
+        };
+        // Deepest first, up to the first recorded as an ancestor: no kept
+        // home is above that one.
+        let mut recorded = None;
+        for a in ancestors(home) {
+            match self.paths.get(a) {
+                Some(&(by, true)) => return taken(HomeOverlap::Inside, by),
+                Some(&(_, false)) => {
+                    recorded = Some(a);
+                    break;
+                }
+                None => {}
+            }
+        }
+        match self.paths.entry(home) {
+            hash_map::Entry::Occupied(e) => {
+                let (by, is_home) = *e.get();
+                let overlap = if is_home {
+                    HomeOverlap::Same
+                } else {
+                    HomeOverlap::Contains
+                };
+                return taken(overlap, by);
+            }
+            hash_map::Entry::Vacant(v) => {
+                v.insert((index, true));
+            }
+        }
+        for a in ancestors(home).take_while(|a| Some(*a) != recorded) {
+            self.paths.insert(a, (index, false));
+        }
+        Ok(())
+    }
+}
+
+/// `/a/b/c` → `/a/b`, `/a`: the proper ancestors of a normalised absolute
+/// path, deepest first.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    path.rmatch_indices('/')
+        .map(|(i, _)| &path[..i])
+        .filter(|a| !a.is_empty())
 }
 
 fn validate_groups(
@@ -1411,6 +1507,124 @@ mod tests {
             s.findings
                 .iter()
                 .all(|f| matches!(f.reason, Reason::BadSudoRule(_)))
+        );
+    }
+
+    #[test]
+    fn a_home_belongs_to_the_first_user_kept_with_it() {
+        let home = |u: serde_json::Value, h: &str| with(u, "home", json!(h));
+        let service = with(user("backup", 10007), "kind", json!("service"));
+        let s = run(
+            vec![
+                user("alice", 10001),
+                home(user("bob", 10002), "/home/alice"),
+                home(user("carol", 10003), "/home/alice/carol"),
+                home(user("dave", 10004), "/home/team/dave"),
+                home(user("erin", 10005), "/home/team"),
+                // Dropped for its uid: its home stays free for the next.
+                home(user("frank", 0), "/home/shared"),
+                home(user("gina", 10006), "/home/shared"),
+                // Service accounts too: roster never creates their home, but
+                // sshd runs ~/.ssh/rc and the shell reads dotfiles there.
+                home(service, "/home/alice"),
+                home(user("hank", 10008), "/home/alicex"),
+                home(user("ivan", 10009), "/home/alice/deep/ivan"),
+                home(user("judy", 10010), "/home/team/dave/x/judy"),
+            ],
+            vec![],
+        );
+        let kept: Vec<&str> = s.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(kept, ["alice", "dave", "gina", "hank"]);
+        let reasons: Vec<String> = s.findings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            reasons,
+            [
+                "dropped user \"bob\" (users[1]): home \"/home/alice\" is already the home of \
+                 user \"alice\" (users[0])",
+                "dropped user \"carol\" (users[2]): home \"/home/alice/carol\" is inside the home \
+                 of user \"alice\" (users[0])",
+                "dropped user \"erin\" (users[4]): home \"/home/team\" contains the home of user \
+                 \"dave\" (users[3])",
+                "dropped user \"frank\" (users[5]): uid 0 is root's",
+                "dropped user \"backup\" (users[7]): home \"/home/alice\" is already the home of \
+                 user \"alice\" (users[0])",
+                "dropped user \"ivan\" (users[9]): home \"/home/alice/deep/ivan\" is inside the \
+                 home of user \"alice\" (users[0])",
+                "dropped user \"judy\" (users[10]): home \"/home/team/dave/x/judy\" is inside the \
+                 home of user \"dave\" (users[3])",
+            ]
+        );
+        // The dropped users are not served, so they are members of nothing.
+        let s = run(
+            vec![
+                user("alice", 10001),
+                home(user("bob", 10002), "/home/alice"),
+            ],
+            vec![json!({"name": "devs", "gid": 10010, "members": ["alice", "bob"]})],
+        );
+        assert_eq!(s.groups[0].members, ["alice"]);
+    }
+
+    /// A snapshot with alice in group `web` and these sudo rules.
+    fn with_sudo(rules: serde_json::Value) -> Snapshot {
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(
+            vec![user("alice", 10001)],
+            vec![json!({"name": "web", "gid": 10010, "members": ["alice"]})],
+        ))
+        .unwrap();
+        d["sudo"] = rules;
+        let json = serde_json::to_vec(&d).unwrap();
+        validate(&json, &Policy::default(), &local(), NOW).unwrap()
+    }
+
+    #[test]
+    fn root_equivalent_sudo_rules_are_kept_only_when_marked() {
+        let s = with_sudo(json!([
+            {"group": "web", "commands": ["/usr/bin/id -u"], "setenv": true},
+            {"group": "web", "commands": ["/usr/bin/id -u"], "setenv": true, "root_equivalent": true},
+            {"group": "web", "commands": ["/usr/bin/env"]},
+            {"group": "web", "commands": ["/usr/bin/env"], "root_equivalent": true},
+            {"group": "web", "commands": ["/usr/bin/id", "/usr/bin/foo LD_PRELOAD"]},
+            // sudoers' env_keep has no place in the schema: an unknown field.
+            {"group": "web", "commands": ["/usr/bin/id"], "env_keep": ["LD_PRELOAD"]},
+            {"group": "web", "commands": ["/usr/bin/id"], "root_equivalent": "yes"},
+            // Marked by the service though roster sees nothing: kept as marked.
+            {"group": "web", "commands": ["/usr/bin/vim"], "root_equivalent": true},
+            {"group": "web", "commands": ["/usr/bin/id -u"], "root_equivalent": false},
+        ]));
+        let kept: Vec<(&str, bool, bool)> = s
+            .sudo
+            .iter()
+            .map(|r| (r.commands[0].as_str(), r.setenv, r.root_equivalent))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("/usr/bin/id -u", true, true),
+                ("/usr/bin/env", false, true),
+                ("/usr/bin/vim", false, true),
+                ("/usr/bin/id -u", false, false),
+            ]
+        );
+        let reasons: Vec<String> = s.findings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            reasons,
+            [
+                "dropped sudo rule for \"web\" (sudo[0]): root-equivalent but not marked \
+                 \"root_equivalent\": the SETENV tag lets its users set any variable, LD_PRELOAD \
+                 included",
+                "dropped sudo rule for \"web\" (sudo[2]): root-equivalent but not marked \
+                 \"root_equivalent\": command \"/usr/bin/env\" sets the environment and runs any \
+                 command",
+                "dropped sudo rule for \"web\" (sudo[4]): root-equivalent but not marked \
+                 \"root_equivalent\": command \"/usr/bin/foo LD_PRELOAD\" passes the environment \
+                 variable \"LD_PRELOAD\"",
+                "dropped sudo[5]: sudo rule refused: unknown field `env_keep`, expected one of \
+                 `group`, `commands`, `runas`, `nopasswd`, `noexec`, `setenv`, `root_equivalent` \
+                 at line 1 column 38",
+                "dropped sudo[6]: sudo rule refused: invalid type: string \"yes\", expected a \
+                 boolean at line 1 column 65",
+            ]
         );
     }
 }
