@@ -861,7 +861,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         &format!(
             "setsid sh -c {} </dev/null >/dev/null 2>&1 & echo left",
             sh_quote(&after_go(
-                "sudo -n id -u >/run/left.out 2>&1; echo rc=$? >>/run/left.out"
+                "sudo -n id -u >/home/alice/left.out 2>&1; echo rc=$? >>/home/alice/left.out"
             ))
         ),
     );
@@ -901,8 +901,8 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         "{context}"
     );
     let left = w.host.run(
-        "i=0; until grep -q rc= /run/left.out 2>/dev/null || [ $i -ge 100 ]; do \
-           sleep 0.1; i=$((i+1)); done; cat /run/left.out",
+        "i=0; until grep -q rc= /home/alice/left.out 2>/dev/null || [ $i -ge 100 ]; do \
+           sleep 0.1; i=$((i+1)); done; cat /home/alice/left.out",
     );
     assert_eq!(
         left.stdout,
@@ -1301,7 +1301,7 @@ fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
         &text,
         &[
             "roster explain wendy on web-01 at …",
-            "  ✓ snapshot   serial 3, last sync …",
+            "  ✓ snapshot   serial 3, issued …",
             "  ✓ account    wendy: person, uid 10005",
             "  ✓ state      active",
             "  ✓ role       user",
