@@ -33,8 +33,10 @@ deb: deps
 # real glibc inside private mount namespaces (root required; they fail, never
 # skip, when they cannot run).
 # tests/install.rs installs the packages from `make deb` into a throwaway root.
+# --no-fail-fast: every test binary runs even when one fails, so one failure
+# never hides another.
 test: build deb
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --all-targets --no-fail-fast
 
 # The NSS module under AddressSanitizer (+ LeakSanitizer) and ThreadSanitizer:
 # the concurrency, fork, buffer-sweep and fault tests (scripts/sanitize.sh).
