@@ -239,7 +239,7 @@ fn offboard(config: &Config, who: &[roster::offboard::Offboarded]) {
         let line = e.summary();
         eprintln!("roster: {line}");
         syslog_notice(&line);
-        let events = Path::new(roster::audit::EVENTS_PATH);
+        let events = &config.events;
         if let Err(err) = roster::audit::append(events, &e) {
             eprintln!("roster: cannot write {}: {err}", events.display());
         }

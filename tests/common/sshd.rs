@@ -11,7 +11,9 @@
 //!   layers live in the sandbox cover `/etc` (the test `passwd`, `group`, `shadow`,
 //!   `nsswitch.conf`, `pam.d` and `roster/roster.toml`), `/var` (roster's state and events,
 //!   debconf for `pam-auth-update`) and `/home` (homes made at login). `/run` is a tmpfs
-//!   (sshd needs `/run/sshd`; it also hides the host's D-Bus socket from `pam_systemd`).
+//!   (sshd needs `/run/sshd`; it also hides the host's D-Bus socket from `pam_systemd`), and
+//!   so is `/tmp`, with the sandbox folder bound back at its own path (sshd's
+//!   `/tmp/sshauth.*` of the sessions a test ends never reach the machine's /tmp).
 //!   `/dev` is an overlay whose `/dev/log` is a socket the test reads: PAM modules and
 //!   `roster principals` log to syslog, and nothing reaches the host's logger.
 //! - **pid**: the namespace's init is `tests/c/reaper.c`, which reaps every orphan of the
@@ -979,6 +981,7 @@ fn enter_namespace(dir: &Path, syslog: &Path, reaper: &Path, wiring: Wiring) -> 
         s,
         "mount -t tmpfs -o mode=0755,size=16m roster-run /run\n\
          install -d -m 0755 /run/sshd\n\
+         {private_tmp}\
          rm -rf {STATE_DIR}\ninstall -d -m 0755 {STATE_DIR}\n\
          rm -rf /var/log/roster\ninstall -d -m 0750 /var/log/roster\n\
          read -r pid rest </proc/self/stat\n\
@@ -986,6 +989,7 @@ fn enter_namespace(dir: &Path, syslog: &Path, reaper: &Path, wiring: Wiring) -> 
          exec {reaper}",
         ready = q(&ns.join("init.pid")),
         reaper = q(reaper),
+        private_tmp = super::private_tmp(dir),
     )
     .unwrap();
     let stderr = ns.join("init.stderr");
