@@ -3,7 +3,8 @@
 //! from `make deb` installed into it with apt, and `roster.service` exactly as shipped
 //! (`debian/systemd/roster.service`: ProtectSystem=strict, the two capabilities, the
 //! system call filter) doing the work: a snapshot synced from a source on the container's
-//! loopback, then an offboarding that ends a process the removed person left running.
+//! loopback, an ssh login with a certificate from `roster ca sign` (a logind session), then
+//! an offboarding that ends that session and a process the removed person left running.
 //! `systemd-analyze security` reports the unit's exposure, which SECURITY.md must state.
 //!
 //! Nothing leaves the container and nothing of it stays on the machine: the network is
