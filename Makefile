@@ -33,8 +33,12 @@ deb: deps
 # real glibc inside private mount namespaces (root required; they fail, never
 # skip, when they cannot run).
 # tests/install.rs installs the packages from `make deb` into a throwaway root.
+# --no-fail-fast: every test binary runs even when one fails, so one failure
+# never hides another. scripts/leak-check.sh wraps the whole run: it fails if
+# the tests left /etc, /var, /tmp, /home, /run or the mount table changed
+# (`deb` writes only under the checkout and its parent, and runs before it).
 test: build deb
-	$(CARGO) test --workspace --all-targets
+	scripts/leak-check.sh $(CARGO) test --workspace --all-targets --no-fail-fast
 
 # The NSS module under AddressSanitizer (+ LeakSanitizer) and ThreadSanitizer:
 # the concurrency, fork, buffer-sweep and fault tests (scripts/sanitize.sh).

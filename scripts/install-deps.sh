@@ -8,10 +8,13 @@ set -eu
 # the login tests' client), openssh-server (the real sshd the login tests log
 # in to), iproute2 (`ip`: loopback up in their network namespace), sudo (sudo and
 # visudo: the role tests' sudo through roster's PAM account check and sudoers files),
-# systemd (systemd-analyze verify: the shipped agent unit; systemd is not started);
+# systemd (systemd-analyze verify: the shipped agent unit; the machine's systemd is
+# not started);
 # packages: debhelper (dpkg-buildpackage), lintian, pamtester (the installed PAM
-# stack in tests/install.rs); fuzz: g++ (libfuzzer-sys builds libFuzzer).
-packages="libpam0g-dev gcc g++ libc6-dev make util-linux procps openssh-client openssh-server iproute2 sudo systemd debhelper lintian pamtester"
+# stack in tests/install.rs); debootstrap and systemd-container (tests/systemd.rs:
+# a Debian 12 root booted with systemd-nspawn runs the shipped agent unit under
+# a real systemd); fuzz: g++ (libfuzzer-sys builds libFuzzer).
+packages="libpam0g-dev gcc g++ libc6-dev make util-linux procps openssh-client openssh-server iproute2 sudo systemd debhelper lintian pamtester debootstrap systemd-container"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -13,6 +13,21 @@ use crate::time::parse_duration;
 /// The default location; the CLI takes `--config` to use another.
 pub const DEFAULT_PATH: &str = "/etc/roster/roster.toml";
 
+// Everything the agent writes, unless `[paths]` says otherwise. This is the one
+// place the agent's paths are named: the sync, the sudoers rendering and
+// offboarding write only where [`Config`] says, so a test (or any run) that
+// points `[paths]` elsewhere writes nothing on the machine's own folders. The
+// modules, which never read this file, use the same locations (`store`,
+// `audit::EVENTS_PATH`).
+
+/// `[paths] state_dir`.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/roster";
+/// `[paths] sudoers`: sudo reads /etc/sudoers.d, and ignores files whose
+/// names contain a dot, like the temporary ones staged beside it.
+pub const DEFAULT_SUDOERS: &str = "/etc/sudoers.d/roster-entitlements";
+/// `[paths] events`: the PAM module appends to the same file.
+pub const DEFAULT_EVENTS: &str = crate::audit::EVENTS_PATH;
+
 /// A checked configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,6 +43,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Where the snapshot's sudo rules are rendered.
     pub sudoers: PathBuf,
+    /// The audit trail, where offboardings are recorded.
+    pub events: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +206,7 @@ impl Default for RawRoles {
 struct RawPaths {
     state_dir: Option<PathBuf>,
     sudoers: Option<PathBuf>,
+    events: Option<PathBuf>,
     passwd: Option<PathBuf>,
     group: Option<PathBuf>,
     shells: Option<PathBuf>,
@@ -401,10 +419,9 @@ impl Config {
                 group: p.group.unwrap_or_else(|| "/etc/group".into()),
                 shells: p.shells.unwrap_or_else(|| "/etc/shells".into()),
             },
-            state_dir: p.state_dir.unwrap_or_else(|| "/var/lib/roster".into()),
-            sudoers: p
-                .sudoers
-                .unwrap_or_else(|| crate::sudoers::SUDOERS_PATH.into()),
+            state_dir: p.state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+            sudoers: p.sudoers.unwrap_or_else(|| DEFAULT_SUDOERS.into()),
+            events: p.events.unwrap_or_else(|| DEFAULT_EVENTS.into()),
         })
     }
 }
@@ -439,7 +456,32 @@ mod tests {
         assert_eq!((c.sync.interval_secs, c.sync.jitter_secs), (300, 60));
         assert_eq!(c.policy.min_uid, 10_000);
         assert_eq!(c.state_dir, Path::new("/var/lib/roster"));
+        assert_eq!(c.sudoers, Path::new("/etc/sudoers.d/roster-entitlements"));
+        assert_eq!(c.events, Path::new("/var/log/roster/events.jsonl"));
         assert_eq!(c.source.signing_keys.len(), 1);
+    }
+
+    #[test]
+    fn every_path_the_agent_writes_can_be_moved() {
+        let c = parse(
+            "[paths]
+state_dir = \"/t/state\"
+sudoers = \"/t/sudoers.d/r\"
+events = \"/t/events.jsonl\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.state_dir.as_path(),
+                c.sudoers.as_path(),
+                c.events.as_path()
+            ),
+            (
+                Path::new("/t/state"),
+                Path::new("/t/sudoers.d/r"),
+                Path::new("/t/events.jsonl")
+            )
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! The command re-runs itself as the init of private mount, pid and network
 //! namespaces (`unshare`). There, overlays over /etc, /var and /home (their
-//! writes land in a work folder), a tmpfs on /run and, from a source tree,
-//! read-only overlays that add the modules and this binary to the system
+//! writes land in a work folder), tmpfs on /run and /tmp and, from a source
+//! tree, read-only overlays that add the modules and this binary to the system
 //! folders, make a throwaway copy of the host: roster wired in exactly as the
 //! packages do it (the shipped sshd drop-in, pam-auth-update profile, sudoers
 //! file and nsswitch helper are compiled into this binary), Debian's sshd on
@@ -225,6 +225,15 @@ impl Demo {
              mount -t proc roster-demo-proc /proc\n\
              mount -t tmpfs -o mode=0755,size=16m roster-demo-run /run\n\
              install -d -m 0755 /run/sshd\n\
+             # A private /tmp too: sshd writes /tmp/sshauth.* for every session and\n\
+             # removes it only when the session closes normally, not when offboarding\n\
+             # ends it. The work folder, which may be in /tmp, is bound back in place.\n\
+             mkdir /run/roster-demo-work\n\
+             mount --bind \"$w\" /run/roster-demo-work\n\
+             mount -t tmpfs -o mode=1777,size=64m roster-demo-tmp /tmp\n\
+             mkdir -p \"$w\"\n\
+             mount --move /run/roster-demo-work \"$w\"\n\
+             rmdir /run/roster-demo-work\n\
              # syslog: a /dev/log that is a socket of the host's logger gets nothing from here.\n\
              if [ -S /dev/log ] && [ ! -L /dev/log ]; then mount --bind /dev/null /dev/log; fi\n",
         );

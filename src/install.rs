@@ -160,6 +160,21 @@ fn dir_of(path: &Path) -> &Path {
 /// Removes temporary files that [`stage`] left in `dir` for a process that
 /// no longer runs (one killed mid-install): `.NAME.tmpPID`.
 pub fn remove_stale(dir: &Path) {
+    remove_stale_where(dir, |_| true);
+}
+
+/// [`remove_stale`] for the temporary files of `path` only
+/// (`.NAME.tmpPID` beside it), in a folder that is not ours alone
+/// (`/etc/sudoers.d`).
+pub fn remove_stale_of(path: &Path) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    remove_stale_where(dir_of(path), |staged| staged == name);
+}
+
+/// [`remove_stale`] for the files staged for a name that `wanted` accepts.
+fn remove_stale_where(dir: &Path, wanted: impl Fn(&str) -> bool) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -167,8 +182,9 @@ pub fn remove_stale(dir: &Path) {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .filter(|n| n.starts_with('.'))
+            .and_then(|n| n.strip_prefix('.'))
             .and_then(|n| n.rsplit_once(".tmp"))
+            .filter(|(staged, _)| wanted(staged))
             .and_then(|(_, pid)| pid.parse::<u32>().ok())
         else {
             continue;
@@ -211,6 +227,40 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, ["a"]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn stale_files_of_one_name_are_removed_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("roster-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        // Above any pid_max (2^22): no process has it.
+        let dead = 99_999_999;
+        let me = std::process::id();
+        let names = [
+            format!(".rules.tmp{dead}"),
+            format!(".rules.tmp{me}"),
+            format!(".other.tmp{dead}"),
+            "rules".to_owned(),
+        ];
+        for name in &names {
+            fs::write(dir.join(name), "").unwrap();
+        }
+        remove_stale_of(&dir.join("rules"));
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [names[2].clone(), names[1].clone(), names[3].clone()]);
+        remove_stale(&dir);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [names[1].clone(), names[3].clone()]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

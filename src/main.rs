@@ -257,9 +257,9 @@ fn end_sessions(config: &Config) {
         let line = e.summary();
         eprintln!("roster: {line}");
         syslog_notice(&line);
-        let path = Path::new(roster::audit::EVENTS_PATH);
-        if let Err(err) = roster::audit::append(path, e) {
-            eprintln!("roster: cannot write {}: {err}", path.display());
+        let events = &config.events;
+        if let Err(err) = roster::audit::append(events, e) {
+            eprintln!("roster: cannot write {}: {err}", events.display());
         }
     }
 }

@@ -374,13 +374,18 @@ fn signal(pid: u32, sig: Signal, is_target: &dyn Fn(u32) -> bool) -> Sent {
     }
 }
 
-/// `loginctl terminate-user UID`, when systemd-logind runs.
+/// logind's `TerminateUser(UID)`, when systemd-logind runs. Not `loginctl
+/// terminate-user UID`: loginctl looks the uid up first, and a person removed
+/// from the snapshot no longer resolves once it is installed ("Failed to look
+/// up user", tests/systemd.rs).
 fn terminate_with_logind(uid: u32) -> bool {
     if !std::path::Path::new("/run/systemd/seats").exists() {
         return false;
     }
-    std::process::Command::new("loginctl")
-        .args(["terminate-user", &uid.to_string()])
+    std::process::Command::new("busctl")
+        .args(["call", "org.freedesktop.login1", "/org/freedesktop/login1"])
+        .args(["org.freedesktop.login1.Manager", "TerminateUser", "u"])
+        .arg(uid.to_string())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

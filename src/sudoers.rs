@@ -9,10 +9,6 @@ use crate::compiled::{FormatError, UserEntry, View};
 use crate::install;
 use crate::snapshot::SudoRule;
 
-/// Where the agent installs the rendered rules (sudo reads /etc/sudoers.d;
-/// files whose names contain a dot, like our temporary ones, it ignores).
-pub const SUDOERS_PATH: &str = "/etc/sudoers.d/roster-entitlements";
-
 /// The sudoers text for `rules` from snapshot `serial`.
 pub fn render(rules: &[SudoRule], serial: u64) -> String {
     let mut out = format!(

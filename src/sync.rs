@@ -149,8 +149,10 @@ pub fn sync_once(
         error,
     })?;
     // A sync killed mid-install (kill -9, power loss) leaves its temporary
-    // files; the installed ones are whole either way.
+    // files (here and beside the sudoers file); the installed ones are whole
+    // either way.
     install::remove_stale(dir);
+    install::remove_stale_of(&config.sudoers);
     // A state file that cannot be read is started afresh (rollback is
     // still refused against the installed snapshot's serial), and says so.
     let (mut state, state_problem) = match State::load(dir) {
@@ -447,9 +449,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("roster-sync-{name}-{}", std::process::id()));
         let _ = crate::install::remove_tree(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // No sudoers folder there: the rules are not rendered (never into the
+        // machine's /etc/sudoers.d).
         let text = format!(
-            "[source]\nurl = \"https://id.example/s.json\"\nsigning_keys = [\"{}\"]\n[paths]\nstate_dir = \"{}\"\n",
+            "[source]\nurl = \"https://id.example/s.json\"\nsigning_keys = [\"{}\"]\n[paths]\nstate_dir = \"{}\"\nsudoers = \"{}/no-sudoers.d/r\"\n",
             key.public_key().to_openssh().unwrap(),
+            dir.display(),
             dir.display()
         );
         let config = Config::parse(&text, "web-01").unwrap();

@@ -17,7 +17,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::sshd::{Background, Cert, Key, Setup, SshHost, assert_session};
+use common::sshd::{
+    Background, Cert, Key, Setup, SshHost, assert_session, live, live_processes_of,
+};
 use common::{agent_setpriv, group, json_str, sh_quote, snapshot_json_with, workspace_dir};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
@@ -653,10 +655,16 @@ fn offboarding_ends_what_a_person_left_running_in_a_shared_account_without_roste
     w.publish_alice_without_role();
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
-    let left = w.host.run(&format!("sleep 0.5; ps -o comm= -p {pid}"));
-    assert_eq!(
-        left.status, 1,
-        "alice's detached process in deploy survived her offboarding: {left:#?}\n{sync:#?}"
+    // The sync returns once its signals are sent; the kernel may take a moment to end the
+    // process. Only a live process counts: a zombie has ended (the namespace's init reaps
+    // it, but perhaps not yet).
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while live(pid) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        !live(pid),
+        "alice's detached process in deploy (pid {pid}) survived her offboarding:\n{sync:#?}"
     );
 }
 
@@ -1040,18 +1048,6 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
     sessions[4].1.wait_for_line(&w.host, "still-here");
 }
 
-/// The processes running with real uid `uid`, as `/proc/PID/status STATE` (the namespace's
-/// /proc is the machine's, so ps cannot be used; a process may exit while it is read). A
-/// zombie whose parent has not reaped it is dead: not listed.
-fn live_processes_of(w: &World, uid: u32) -> Vec<String> {
-    let out = w.host.run(&format!(
-        "for s in /proc/[0-9]*/status; do awk '/^State:/ {{ st = $2 }} /^Uid:/ {{ u = $2 }} \
-           END {{ if (u == {uid} && st != \"Z\") print FILENAME, st }}' \"$s\" 2>/dev/null || :; done"
-    ));
-    assert_eq!(out.status, 0, "{out:#?}");
-    out.stdout.lines().map(str::to_owned).collect()
-}
-
 #[test]
 fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_running() {
     // erin leaves a loop running, detached from her session, that ignores SIGHUP and
@@ -1076,7 +1072,7 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
     );
     assert_session(&login, "started\n");
     std::thread::sleep(Duration::from_millis(300));
-    let before = live_processes_of(&w, 10006);
+    let before = live_processes_of(10006);
     assert!(before.len() > 10, "the loop is not forking: {before:?}");
     let events_from = w.events_len();
     let people = People {
@@ -1086,7 +1082,7 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
     w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "{sync:#?}");
-    let left = live_processes_of(&w, 10006);
+    let left = live_processes_of(10006);
     assert!(
         left.is_empty(),
         "erin's processes survived: {left:?}\n{sync:#?}"

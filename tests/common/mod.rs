@@ -1,8 +1,9 @@
 //! Harness for tests that load the built NSS module into the real glibc.
 //!
 //! Every system-level change happens inside `unshare --mount --propagation private`, so it
-//! vanishes with the child process; the machine's own /etc, /usr/lib and /var/lib are never
-//! written. A [`Sandbox`] is a root-owned temporary folder holding the module copy, the test
+//! vanishes with the child process; the machine's own /etc, /usr/lib, /var, /run and /tmp are
+//! never written (in each namespace /etc and /var are overlays whose upper layers are in the
+//! sandbox, /run and /tmp are tmpfs; `scripts/leak-check.sh` checks it around `make test`). A [`Sandbox`] is a root-owned temporary folder holding the module copy, the test
 //! `nsswitch.conf`, the local tables, compiled snapshots and compiled C helpers; each
 //! [`Sandbox::run`] builds a fresh namespace from it and runs a shell script there.
 //!
@@ -388,7 +389,7 @@ impl Sandbox {
     pub fn run(&self, script: &str) -> Output {
         let n = self.next();
         let run = self.dir.join(format!("run-{n}"));
-        for sub in ["upper", "work"] {
+        for sub in ["etc", "etc.work", "var", "var.work"] {
             fs::create_dir_all(run.join(sub)).unwrap();
         }
         fs::write(self.dir.join("etc/nsswitch.conf"), self.nsswitch_conf()).unwrap();
@@ -501,8 +502,9 @@ impl Sandbox {
         conf
     }
 
-    /// Mounts the module, nsswitch.conf, local tables and a writable /var/lib holding the
-    /// snapshot, touches `ready`, then execs the test script (`$1`).
+    /// Mounts the module, private /etc, /var, /run and /tmp, nsswitch.conf and the local
+    /// tables, installs the snapshot in /var/lib/roster, touches `ready`, then execs the test
+    /// script (`$1`).
     fn setup_script(&self, run: &Path, ready: &Path) -> String {
         let dir = &self.dir;
         let q = |p: &Path| sh_quote(p.to_str().expect("UTF-8 path"));
@@ -515,6 +517,18 @@ impl Sandbox {
             q(&dir.join("lib"))
         )
         .unwrap();
+        // Writable overlays over /etc and /var: what a test's `roster sync` writes with the
+        // default paths (/etc/sudoers.d/roster-entitlements, /var/log/roster) lands in the
+        // run folder, never on the machine.
+        for name in ["etc", "var"] {
+            writeln!(
+                s,
+                "mount -t overlay roster-{name} -o lowerdir=/{name},upperdir={},workdir={} /{name}",
+                q(&run.join(name)),
+                q(&run.join(format!("{name}.work")))
+            )
+            .unwrap();
+        }
         writeln!(
             s,
             "mount --bind {} /etc/nsswitch.conf",
@@ -527,14 +541,9 @@ impl Sandbox {
                 writeln!(s, "mount --bind {source} /etc/{table}").unwrap();
             }
         }
-        writeln!(
-            s,
-            "mount -t overlay roster-varlib -o lowerdir=/var/lib,upperdir={},workdir={} /var/lib",
-            q(&run.join("upper")),
-            q(&run.join("work"))
-        )
-        .unwrap();
         s.push_str("rm -rf /var/lib/roster\nmkdir -m 0755 /var/lib/roster\n");
+        s.push_str("mount -t tmpfs -o mode=0755,size=16m roster-run /run\n");
+        s.push_str(&private_tmp(dir));
         if let Some(snapshot) = &self.snapshot {
             writeln!(
                 s,
@@ -565,6 +574,23 @@ fn to_output(status: std::process::ExitStatus, stdout: Vec<u8>, stderr: Vec<u8>)
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
+}
+
+/// Shell lines that mount a tmpfs over /tmp with `keep` (a folder of the test's, which may
+/// be under /tmp) bound back at its own path, so that it stays where the test's paths say.
+/// sshd, sudo and the programs they start write /tmp (sshd's `/tmp/sshauth.*` of every
+/// session, removed only when the session closes normally): nothing of that may reach the
+/// machine's /tmp. Needs the namespace's /run to be its own (a tmpfs) already.
+pub fn private_tmp(keep: &Path) -> String {
+    let keep = sh_quote(keep.to_str().expect("UTF-8 path"));
+    format!(
+        "mkdir /run/.roster-keep\n\
+         mount --bind {keep} /run/.roster-keep\n\
+         mount -t tmpfs -o mode=1777,size=64m roster-tmp /tmp\n\
+         mkdir -p {keep}\n\
+         mount --move /run/.roster-keep {keep}\n\
+         rmdir /run/.roster-keep\n"
+    )
 }
 
 pub fn sh_quote(s: &str) -> String {

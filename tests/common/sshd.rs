@@ -11,12 +11,16 @@
 //!   layers live in the sandbox cover `/etc` (the test `passwd`, `group`, `shadow`,
 //!   `nsswitch.conf`, `pam.d` and `roster/roster.toml`), `/var` (roster's state and events,
 //!   debconf for `pam-auth-update`) and `/home` (homes made at login). `/run` is a tmpfs
-//!   (sshd needs `/run/sshd`; it also hides the host's D-Bus socket from `pam_systemd`).
+//!   (sshd needs `/run/sshd`; it also hides the host's D-Bus socket from `pam_systemd`), and
+//!   so is `/tmp`, with the sandbox folder bound back at its own path (sshd's
+//!   `/tmp/sshauth.*` of the sessions a test ends never reach the machine's /tmp).
 //!   `/dev` is an overlay whose `/dev/log` is a socket the test reads: PAM modules and
 //!   `roster principals` log to syslog, and nothing reaches the host's logger.
-//! - **pid**: the namespace's init is `sleep infinity`. On drop it is killed by its host
-//!   PID, and the kernel then kills every other process of the namespace (sshd, its
-//!   connection processes, sessions) before the kill completes: nothing outlives the test.
+//! - **pid**: the namespace's init is `tests/c/reaper.c`, which reaps every orphan of the
+//!   namespace, so a process that ended is gone from `/proc` rather than a zombie. On drop
+//!   it is killed by its host PID, and the kernel then kills every other process of the
+//!   namespace (sshd, its connection processes, sessions) before the kill completes:
+//!   nothing outlives the test.
 //! - **net**: a private loopback, so parallel tests never compete for a port and nothing
 //!   listens outside.
 //!
@@ -306,7 +310,7 @@ impl std::fmt::Display for Login {
 pub struct SshHost {
     /// The namespace's `unshare`; it exits once every process of the namespace is gone.
     unshare: Child,
-    /// Host PID of the namespace's init (`sleep infinity`).
+    /// Host PID of the namespace's init (`tests/c/reaper.c`).
     init_pid: u32,
     /// Host PID of the listening sshd.
     sshd_pid: u32,
@@ -371,7 +375,8 @@ impl SshHost {
         syslog.set_nonblocking(true).unwrap();
         // Unprivileged senders (`roster principals` runs as the roster user) need write.
         fs::set_permissions(&syslog_path, fs::Permissions::from_mode(0o666)).unwrap();
-        let (unshare, init_pid) = enter_namespace(&dir, &syslog_path, setup.wiring);
+        let reaper = sandbox.cc("reaper");
+        let (unshare, init_pid) = enter_namespace(&dir, &syslog_path, &reaper, setup.wiring);
         let mut host = SshHost {
             unshare,
             init_pid,
@@ -662,7 +667,7 @@ impl SshHost {
             let pid: Option<u32> = fs::read_to_string(&pid_file)
                 .ok()
                 .and_then(|p| p.trim().parse().ok());
-            // The namespace's init never reaps: an sshd that exited stays a zombie.
+            // An sshd that exited is a zombie until the namespace's init reaps it.
             let exited = pid.is_some_and(|p| process_state(p).is_none_or(|s| s == 'Z'));
             assert!(
                 !exited && Instant::now() < deadline,
@@ -920,9 +925,9 @@ fn roster_drop_in() -> String {
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
-/// Starts the namespace; returns its `unshare` and the host PID of its init once every
-/// mount is in place.
-fn enter_namespace(dir: &Path, syslog: &Path, wiring: Wiring) -> (Child, u32) {
+/// Starts the namespace with `reaper` as its init; returns its `unshare` and the host PID
+/// of its init once every mount is in place.
+fn enter_namespace(dir: &Path, syslog: &Path, reaper: &Path, wiring: Wiring) -> (Child, u32) {
     let ns = dir.join("ns");
     let q = |p: &Path| quote(p);
     let mut s = String::from("set -eu\nip link set lo up\n");
@@ -980,12 +985,15 @@ fn enter_namespace(dir: &Path, syslog: &Path, wiring: Wiring) -> (Child, u32) {
         s,
         "mount -t tmpfs -o mode=0755,size=16m roster-run /run\n\
          install -d -m 0755 /run/sshd\n\
+         {private_tmp}\
          rm -rf {STATE_DIR}\ninstall -d -m 0755 {STATE_DIR}\n\
          rm -rf /var/log/roster\ninstall -d -m 0750 /var/log/roster\n\
          read -r pid rest </proc/self/stat\n\
          echo \"$pid\" >{ready}.tmp\nmv {ready}.tmp {ready}\n\
-         exec sleep infinity",
+         exec {reaper}",
         ready = q(&ns.join("init.pid")),
+        reaper = q(reaper),
+        private_tmp = super::private_tmp(dir),
     )
     .unwrap();
     let stderr = ns.join("init.stderr");
@@ -1072,6 +1080,28 @@ fn process_state(pid: u32) -> Option<char> {
 /// Whether a process with host PID `pid` exists (zombies included).
 pub fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether host PID `pid` is a live process: it exists and is not a zombie (one that
+/// ended and that its parent has not reaped yet).
+pub fn live(pid: u32) -> bool {
+    process_state(pid).is_some_and(|s| s != 'Z')
+}
+
+/// The host PIDs of the live processes whose real uid is `uid`.
+pub fn live_processes_of(uid: u32) -> Vec<u32> {
+    let real_uid = |pid: u32| {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let ids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+        ids.split_whitespace().next()?.parse::<u32>().ok()
+    };
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&pid| real_uid(pid) == Some(uid) && live(pid))
+        .collect()
 }
 
 fn file_len(path: &Path) -> u64 {
