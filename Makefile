@@ -27,7 +27,9 @@ deb: deps
 	dpkg-buildpackage -us -uc -b
 	rm -rf target/debian && mkdir -p target/debian
 	mv $(DEB_OUT) target/debian/
-	lintian --fail-on error --info target/debian/roster_$(DEB_VERSION)_$(DEB_ARCH).changes
+	# lintian leaves its mldbm-* scratch files in TMPDIR: keep them out of /tmp.
+	mkdir -p target/debian/tmp
+	TMPDIR=$(CURDIR)/target/debian/tmp lintian --fail-on error --info target/debian/roster_$(DEB_VERSION)_$(DEB_ARCH).changes
 
 # Unit tests, then the integration tests that load the built modules into
 # real glibc inside private mount namespaces (root required; they fail, never
