@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{sh_quote, workspace_dir};
+use common::{debs, sh_quote};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 /// Longest one step in the throwaway root may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const PACKAGES: [&str; 3] = ["roster", "libnss-roster", "libpam-roster"];
 
 /// What must come back byte for byte after a purge: every path under these,
 /// with its type, mode, owner, link target and content hash.
@@ -139,34 +138,6 @@ impl Drop for Throwaway {
         let _ = self.holder.wait();
         let _ = roster::install::remove_tree(&self.dir);
     }
-}
-
-/// The three .deb files `make deb` left in target/debian/ (not the -dbgsym ones).
-fn debs() -> Vec<PathBuf> {
-    let dir = workspace_dir().join("target/debian");
-    let debs: Vec<PathBuf> = fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-                .filter(|p| !p.to_string_lossy().contains("-dbgsym_"))
-                .collect()
-        })
-        .unwrap_or_default();
-    for package in PACKAGES {
-        let prefix = format!("{package}_");
-        assert!(
-            debs.iter().any(|d| d
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&prefix)),
-            "no {package}_*.deb in {}: run `make deb` first (`make test` does)",
-            dir.display()
-        );
-    }
-    debs
 }
 
 /// The `passwd:` and `group:` lines of this machine's nsswitch.conf with

@@ -23,7 +23,7 @@
 
 mod common;
 
-use common::{sh_quote, workspace_dir};
+use common::{debs, sh_quote, workspace_dir};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,7 +51,6 @@ const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(900);
 /// Longest one command in the container may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(180);
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const PACKAGES: [&str; 3] = ["roster", "libnss-roster", "libpam-roster"];
 /// The snapshot source inside the container: busybox httpd on its private loopback.
 const SOURCE: &str = "http://127.0.0.1:8080/snapshot.json";
 
@@ -445,34 +444,6 @@ fn require_root() {
             .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
         "this test must run as root (debootstrap, mounts, systemd-nspawn)"
     );
-}
-
-/// The three .deb files `make deb` left in target/debian/ (not the -dbgsym ones).
-fn debs() -> Vec<PathBuf> {
-    let dir = workspace_dir().join("target/debian");
-    let debs: Vec<PathBuf> = fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-                .filter(|p| !p.to_string_lossy().contains("-dbgsym_"))
-                .collect()
-        })
-        .unwrap_or_default();
-    for package in PACKAGES {
-        let prefix = format!("{package}_");
-        assert!(
-            debs.iter().any(|d| d
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&prefix)),
-            "no {package}_*.deb in {}: run `make deb` first (`make test` does)",
-            dir.display()
-        );
-    }
-    debs
 }
 
 /// The Debian mirror the machine's own apt sources use for `SUITE`.

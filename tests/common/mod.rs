@@ -686,3 +686,36 @@ pub fn snapshot_json_with(
         groups.join(",")
     )
 }
+
+// --- The packages `make deb` built ---
+
+/// The binary packages roster builds.
+pub const PACKAGES: [&str; 3] = ["roster", "libnss-roster", "libpam-roster"];
+
+/// The three .deb files `make deb` left in target/debian/ (not the -dbgsym ones).
+pub fn debs() -> Vec<PathBuf> {
+    let dir = workspace_dir().join("target/debian");
+    let debs: Vec<PathBuf> = fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+                .filter(|p| !p.to_string_lossy().contains("-dbgsym_"))
+                .collect()
+        })
+        .unwrap_or_default();
+    for package in PACKAGES {
+        let prefix = format!("{package}_");
+        assert!(
+            debs.iter().any(|d| d
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&prefix)),
+            "no {package}_*.deb in {}: run `make deb` first (`make test` does)",
+            dir.display()
+        );
+    }
+    debs
+}
