@@ -142,17 +142,11 @@ pub struct Login<'a> {
 }
 
 impl Login<'_> {
-    /// The snapshot, with what looking up `users` and the groups `gids`
-    /// needs read (see [`Sparse`]: a login reads kilobytes, whatever the
-    /// snapshot's size).
-    fn load<'n>(
-        &self,
-        users: impl IntoIterator<Item = &'n str>,
-        gids: &[u32],
-    ) -> Option<Generation<Sparse>> {
+    /// The snapshot, with what looking up `users` needs read (see
+    /// [`Sparse`]: a login reads kilobytes, whatever the snapshot's size).
+    fn load<'n>(&self, users: impl IntoIterator<Item = &'n str>) -> Option<Generation<Sparse>> {
         let loaded = Generation::<Sparse>::load(&self.paths.snapshot).and_then(|mut g| {
             g.read_users(users)?;
-            g.read_groups(gids)?;
             Ok(g)
         });
         match loaded {
@@ -228,9 +222,17 @@ pub fn account(login: &mut Login<'_>) -> Verdict {
     } else {
         Vec::new()
     };
-    let Some(generation) = login.load([user.as_str()], &groups) else {
+    let Some(mut generation) = login.load([user.as_str()]) else {
         return Verdict::UserUnknown;
     };
+    // A usable snapshot whose group index cannot be read refuses sudo: the
+    // fall-through (pam_unix, then sudoers on the process's stale groups)
+    // is what this check exists to stop.
+    if generation.read_groups(&groups).is_err() {
+        let view = generation.view();
+        let denial = Denial::Corrupt(crate::compiled::FormatError::BadIndex);
+        return login.deny(&view, &user, &denial, Verdict::Denied);
+    }
     let view = generation.view();
     let checked = if sudo {
         access::check_sudo(&view, &user, &groups, login.now)
@@ -268,10 +270,9 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         .flatten()
         .flat_map(|(c, _, _)| c.valid_principals())
         .take(MAX_LOOKUPS);
-    let Some(generation) = login.load(
-        std::iter::once(user.as_str()).chain(principals.map(String::as_str)),
-        &[],
-    ) else {
+    let Some(generation) =
+        login.load(std::iter::once(user.as_str()).chain(principals.map(String::as_str)))
+    else {
         // No usable snapshot (not configured yet, or broken). A session
         // opened with a certificate cannot be bound to it now, so it is
         // refused (fail closed). Anything else — cron, su, an LDAP or sssd
@@ -408,7 +409,7 @@ pub fn close_session(login: &mut Login<'_>) -> Verdict {
     if let Some(id) = facts.audit_session {
         crate::sessions::forget_if_over(&login.paths.sessions, id, std::process::id());
     }
-    let generation = login.load([], &[]);
+    let generation = login.load([]);
     let view = generation.as_ref().map(Generation::view);
     let host = view
         .and_then(|v| v.host_policy().ok())
