@@ -10,7 +10,7 @@ deps:
 build: deps
 	$(CARGO) build --workspace
 
-# The whole story on one machine (`roster demo`, src/demo.rs): a CA, a people
+# The whole story on one machine (`roster demo`, src/tools/demo.rs): a CA, a people
 # file, a snapshot served on loopback, a real sshd and sudo in private
 # namespaces, logins, offboarding, the audit trail. Every step is printed and
 # checked; nothing on the machine changes.

@@ -1,38 +1,37 @@
-//! roster's core: the identity snapshot, its validation and compiled form,
-//! and the per-process store the NSS and PAM modules read from.
+//! roster's library: every decision the `roster` binary, the NSS module and
+//! the PAM module make. See docs/architecture.md for the map.
 //!
-//! Everything here is safe Rust. The modules (`nss/`, `pam/`) only translate
-//! between C and these types; every decision is made here, where it can be
-//! tested without root.
+//! The rooms, by who runs the code:
+//!
+//! - [`host`]: what runs inside host processes (sshd, sudo, login, cron,
+//!   every libc caller): reading the compiled snapshot, access decisions,
+//!   the PAM login flow, session records, homes, the audit trail. The only
+//!   room the modules (`nss/`, `pam/`) call, and built without the `agent`
+//!   feature for them.
+//! - [`snapshot`]: the published document (schema, validation, signature),
+//!   shared by whoever writes it and whoever reads it.
+//! - [`agent`]: the host agent, its own process: configuration, fetch,
+//!   sync and install, offboarding, the sshd gate, status.
+//! - [`tools`]: what operators run: the user CA, `snapshot build` from a
+//!   people file, the demo.
+//! - [`cli`]: the `roster` command line: each subcommand's arguments, and
+//!   the one place an error becomes a message and an exit status.
+//!
+//! Everything here is safe Rust. The modules only translate between C and
+//! these types; every decision is made here, where it can be tested without
+//! root.
 #![forbid(unsafe_code)]
 
-pub mod access;
-pub mod audit;
-pub mod ca;
-pub mod cert;
-pub mod compiled;
-pub mod config;
-pub mod freshness;
-pub mod home;
+pub mod agent;
+pub mod host;
 pub mod install;
-pub mod local;
-pub mod login;
-pub mod people;
-pub mod process;
-pub mod sessions;
-pub mod signature;
+pub mod paths;
 pub mod snapshot;
-pub mod store;
-pub mod sudoers;
 pub mod time;
+pub mod tools;
 
-// The agent's parts: network client and sync. Not built for the modules.
 #[cfg(feature = "agent")]
-pub mod fetch;
-#[cfg(feature = "agent")]
-pub mod offboard;
-#[cfg(feature = "agent")]
-pub mod sync;
+pub mod cli;
 
 /// Helpers shared by the unit tests of several modules.
 #[cfg(test)]

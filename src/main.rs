@@ -1,21 +1,19 @@
 //! `roster` — the command-line tool and the sync agent.
 
-mod demo;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use roster::access::authorize;
-use roster::audit::{Event, Kind as EventKind};
-use roster::compiled::{HostPolicy, View, compile};
-use roster::config::{self, Config};
-use roster::local::LocalTables;
+use roster::agent::config::Config;
+use roster::agent::sync::{Health, History, Synced, installed_serial, sync_once};
+use roster::host::access::authorize;
+use roster::host::audit::{Event, EventKind};
+use roster::host::compiled::{HostPolicy, View, compile};
+use roster::host::local::LocalTables;
+use roster::host::store::{Generation, Sparse};
 use roster::snapshot::{Policy, validate};
-use roster::store::{Generation, SNAPSHOT_PATH, Sparse};
-use roster::sync::{Health, State, Synced, installed_serial, sync_once};
 use roster::time::{UnixTime, format_duration, format_rfc3339};
 
 const USAGE: &str = "\
@@ -168,10 +166,10 @@ fn run() -> Result<u8, Failure> {
         ["explain", user] => cmd_explain(&args, user),
         ["ca", "init", dir] => cmd_ca_init(Path::new(dir)),
         ["demo"] => match &args.work_dir {
-            None => demo::run(),
-            Some(dir) => demo::inside(dir),
+            None => roster::tools::demo::run(),
+            Some(dir) => roster::tools::demo::inside(dir),
         }
-        .map_err(|demo::StepFailed(why)| Failure(why, 1)),
+        .map_err(|roster::tools::demo::StepFailed(why)| Failure(why, 1)),
         ["ca", "sign"] => cmd_ca_sign(&args),
         ["snapshot", "compile", input] => cmd_compile(&args, Path::new(input)),
         ["snapshot", "show", file] => cmd_show(Path::new(file)),
@@ -185,7 +183,7 @@ fn load_config(args: &Args) -> Result<Config, Failure> {
     let path = args
         .config
         .clone()
-        .unwrap_or_else(|| config::DEFAULT_PATH.into());
+        .unwrap_or_else(|| roster::paths::CONFIG.into());
     Ok(Config::load(&path, &hostname())?)
 }
 
@@ -224,8 +222,8 @@ fn sync_with(config: &Config) -> Result<Synced, Failure> {
     let local = local_tables(&files.passwd, &files.group, &files.shells)?;
     let max = config.policy.limits.max_document_bytes as u64;
     // Source::new fails only on the token file or the CA bundle: configuration.
-    let mut source =
-        roster::fetch::Source::new(&config.source, max).map_err(|e| Failure(e.to_string(), 1))?;
+    let mut source = roster::agent::fetch::Source::new(&config.source, max)
+        .map_err(|e| Failure(e.to_string(), 1))?;
     // What a run before this one left unfinished is finished first.
     end_sessions(config);
     let synced = sync_once(config, &mut source, &local, now())
@@ -237,16 +235,16 @@ fn sync_with(config: &Config) -> Result<Synced, Failure> {
 }
 
 /// Ends the sessions the installed snapshot no longer admits, and those of
-/// everyone it offboarded (roster::offboard::carry_out), one audit event
+/// everyone it offboarded (roster::agent::offboard::carry_out), one audit event
 /// each.
 fn end_sessions(config: &Config) {
-    let host = roster::offboard::Host {
+    let host = roster::agent::offboard::Host {
         state_dir: &config.state_dir,
-        sessions: Path::new(roster::sessions::SESSIONS_DIR),
+        sessions: Path::new(roster::paths::SESSIONS_DIR),
         host_name: &config.host.host_name,
         grace: Duration::from_secs(config.sync.offboard_grace_secs),
     };
-    let events = match roster::offboard::carry_out(&host, now()) {
+    let events = match roster::agent::offboard::carry_out(&host, now()) {
         Ok(events) => events,
         Err(e) => {
             eprintln!("roster: cannot finish the offboarding journal: {e}");
@@ -258,7 +256,7 @@ fn end_sessions(config: &Config) {
         eprintln!("roster: {line}");
         syslog_notice(&line);
         let events = &config.events;
-        if let Err(err) = roster::audit::append(events, e) {
+        if let Err(err) = roster::host::audit::append(events, e) {
             eprintln!("roster: cannot write {}: {err}", events.display());
         }
     }
@@ -391,8 +389,8 @@ fn random() -> u64 {
 // ---- status ------------------------------------------------------------------
 
 fn cmd_status(config: &Config, json: bool) -> Result<u8, Failure> {
-    let state = State::load(&config.state_dir).map_err(|e| Failure(e, 2))?;
-    let snapshot = config.state_dir.join(roster::sync::SNAPSHOT_FILE);
+    let state = History::load(&config.state_dir).map_err(|e| Failure(e, 2))?;
+    let snapshot = config.state_dir.join(roster::paths::SNAPSHOT_FILE);
     let installed = installed_serial(&snapshot);
     let now = now();
     let health = Health::of(&snapshot, config.host.max_age_secs, now);
@@ -475,11 +473,11 @@ fn cmd_principals(user: &str, cert_type: &str, key: &str) -> u8 {
     if !cert_type.contains("-cert-v01@openssh.com") {
         return refuse("not a certificate".into(), None);
     }
-    let cert = match roster::cert::parse(cert_type, key) {
+    let cert = match roster::host::cert::parse(cert_type, key) {
         Ok(c) => c,
         Err(e) => return refuse(e.to_string(), None),
     };
-    if roster::local::is_local_user(Path::new(roster::local::PASSWD_PATH), user) {
+    if roster::host::local::is_local_user(Path::new(roster::paths::PASSWD), user) {
         let reason = format!("{user} is a local account: the snapshot does not decide for it");
         return refuse(reason, Some(&cert));
     }
@@ -488,13 +486,14 @@ fn cmd_principals(user: &str, cert_type: &str, key: &str) -> u8 {
     let names = std::iter::once(user).chain(
         cert.valid_principals()
             .iter()
-            .take(roster::login::MAX_LOOKUPS)
+            .take(roster::host::login::MAX_LOOKUPS)
             .map(String::as_str),
     );
-    let loaded = Generation::<Sparse>::load(Path::new(SNAPSHOT_PATH)).and_then(|mut g| {
-        g.read_users(names)?;
-        Ok(g)
-    });
+    let loaded =
+        Generation::<Sparse>::load(Path::new(roster::paths::SNAPSHOT)).and_then(|mut g| {
+            g.read_users(names)?;
+            Ok(g)
+        });
     let generation = match loaded {
         Ok(g) => g,
         Err(e) => return refuse(e.to_string(), Some(&cert)),
@@ -518,7 +517,7 @@ fn cmd_explain(args: &Args, user: &str) -> Result<u8, Failure> {
             let text = read_text(path)?;
             let mut words = text.split_whitespace();
             let (cert_type, blob) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-            let cert = roster::cert::parse(cert_type, blob).map_err(|e| {
+            let cert = roster::host::cert::parse(cert_type, blob).map_err(|e| {
                 Failure(
                     format!("{}: not an OpenSSH certificate: {e}", path.display()),
                     1,
@@ -534,23 +533,27 @@ fn cmd_explain(args: &Args, user: &str) -> Result<u8, Failure> {
                 .map_err(|_| Failure(format!("--from {a:?} is not an IP address"), 1))?,
         ),
     };
-    if roster::local::is_local_user(Path::new(roster::local::PASSWD_PATH), user) {
+    if roster::host::local::is_local_user(Path::new(roster::paths::PASSWD), user) {
         println!(
             "{user} is a local account ({}): roster does not decide for it, and no \
              certificate logs in to it",
-            roster::local::PASSWD_PATH
+            roster::paths::PASSWD
         );
         return Ok(1);
     }
-    let generation = Generation::<Vec<u8>>::load(Path::new(SNAPSHOT_PATH)).map_err(|e| {
-        Failure(
-            format!("{SNAPSHOT_PATH}: {e}: no snapshot user can log in"),
-            1,
-        )
-    })?;
+    let generation =
+        Generation::<Vec<u8>>::load(Path::new(roster::paths::SNAPSHOT)).map_err(|e| {
+            Failure(
+                format!(
+                    "{}: {e}: no snapshot user can log in",
+                    roster::paths::SNAPSHOT
+                ),
+                1,
+            )
+        })?;
     let view = generation.view();
     let now = now();
-    let x = roster::access::explain(&view, user, cert.as_ref(), client, now);
+    let x = roster::host::access::explain(&view, user, cert.as_ref(), client, now);
     let host = view.host_policy().map(|h| h.host_name).unwrap_or_default();
     println!("roster explain {user} on {host} at {}", format_rfc3339(now));
     let width = x.steps.iter().map(|s| s.step.len()).max().unwrap_or(0);
@@ -591,9 +594,9 @@ fn cmd_events(args: &Args) -> Result<u8, Failure> {
             None => roster::time::parse_rfc3339(s)?,
         }),
     };
-    let path = Path::new(roster::audit::EVENTS_PATH);
-    let events =
-        roster::audit::read(path).map_err(|e| Failure(format!("{}: {e}", path.display()), 1))?;
+    let path = Path::new(roster::paths::EVENTS);
+    let events = roster::host::audit::read(path)
+        .map_err(|e| Failure(format!("{}: {e}", path.display()), 1))?;
     let rows: Vec<Vec<String>> = events
         .iter()
         .filter(|e| {
@@ -668,7 +671,7 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
 // ---- the user CA ---------------------------------------------------------------
 
 fn cmd_ca_init(dir: &Path) -> Result<u8, Failure> {
-    let public = roster::ca::init(dir)?;
+    let public = roster::tools::ca::init(dir)?;
     println!("created the user CA in {}", dir.display());
     println!("its public key, for the snapshot's user_cas:");
     println!("{}", public.to_openssh()?);
@@ -691,14 +694,14 @@ fn cmd_ca_sign(args: &Args) -> Result<u8, Failure> {
             1,
         )
     })?;
-    let request = roster::ca::Request {
+    let request = roster::tools::ca::Request {
         user,
         hosts: args.hosts.clone(),
         ttl_secs,
         source_address: args.source_address.clone(),
         force_command: args.force_command.clone(),
     };
-    let cert = roster::ca::sign(&roster::ca::load(dir)?, &key, &request, now())?;
+    let cert = roster::tools::ca::sign(&roster::tools::ca::load(dir)?, &key, &request, now())?;
     let output = args.output.clone().unwrap_or_else(|| {
         let name = pubkey.to_string_lossy();
         PathBuf::from(format!(
@@ -778,10 +781,10 @@ fn cmd_build(args: &Args, people_path: &Path) -> Result<u8, Failure> {
         .as_deref()
         .ok_or("snapshot build needs --output DIR")?;
     let base = people_path.parent().unwrap_or(Path::new("."));
-    let people = roster::people::parse(&read_text(people_path)?)
+    let people = roster::tools::people::parse(&read_text(people_path)?)
         .map_err(|e| Failure(format!("{}: {e}", people_path.display()), 1))?;
     let ledger_path = people_path.with_extension("ledger");
-    let mut ledger: roster::people::Ledger = match std::fs::read(&ledger_path) {
+    let mut ledger: roster::tools::people::Ledger = match std::fs::read(&ledger_path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map_err(|e| Failure(format!("{}: {e}", ledger_path.display()), 1))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
@@ -804,14 +807,14 @@ fn cmd_build(args: &Args, people_path: &Path) -> Result<u8, Failure> {
             .map_err(|_| Failure(format!("SOURCE_DATE_EPOCH={t:?} is not a number"), 1))?,
         Err(_) => now(),
     };
-    let snapshot = roster::people::build(&people, &user_cas, &mut ledger, now)
+    let snapshot = roster::tools::people::build(&people, &user_cas, &mut ledger, now)
         .map_err(|e| Failure(format!("{}: {e}", people_path.display()), 1))?;
     let mut json = serde_json::to_vec_pretty(&snapshot)?;
     json.push(b'\n');
     let key_path = base.join(&people.snapshot.signing_key);
     let key = ssh_key::PrivateKey::from_openssh(read(&key_path)?)
         .map_err(|e| Failure(format!("{}: {e}", key_path.display()), 1))?;
-    let sig = roster::signature::sign(&key, &json)?;
+    let sig = roster::snapshot::signature::sign(&key, &json)?;
     std::fs::create_dir_all(out).map_err(|e| Failure(format!("{}: {e}", out.display()), 1))?;
     let write = |path: PathBuf, bytes: &[u8]| {
         roster::install::write_atomic(&path, bytes, 0o644)
@@ -849,7 +852,7 @@ fn cmd_sign(args: &Args, input: &Path) -> Result<u8, Failure> {
             1,
         ));
     }
-    let sig = roster::signature::sign(&key, &read(input)?)?;
+    let sig = roster::snapshot::signature::sign(&key, &read(input)?)?;
     let mut out = input.as_os_str().to_owned();
     out.push(".sig");
     roster::install::write_atomic(Path::new(&out), sig.as_bytes(), 0o644)?;

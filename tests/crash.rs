@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use roster::compiled::View;
+use roster::host::compiled::View;
 
 const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
 

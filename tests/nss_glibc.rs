@@ -383,7 +383,7 @@ fn snapshot_with_any_header_byte_flipped_serves_nothing() {
     let sandbox = basic();
     let bytes = basic_bytes(&sandbox);
     // The 64-byte header and the 24-byte section entries after it, whose count is the u32
-    // at offset 12 (src/compiled/mod.rs); a CRC in the header covers both.
+    // at offset 12 (src/host/compiled/mod.rs); a CRC in the header covers both.
     let count = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let variants: Vec<(String, Vec<u8>)> = (0..64 + 24 * count)
         .map(|offset| {

@@ -4,7 +4,7 @@
 //! is `publickey <type> <base64>` with a certificate type, whose certificate
 //! is the one answered.
 
-use roster::login::parse_auth_info;
+use roster::host::login::parse_auth_info;
 
 const CERT_MARK: &str = "-cert-v01@openssh.com";
 
@@ -23,7 +23,7 @@ pub fn run(data: &[u8]) {
     let [(t, b64)] = lines[..] else {
         panic!("a certificate from {} certificate lines", lines.len());
     };
-    let again = roster::cert::parse(t, b64).expect("the certificate line parses");
+    let again = roster::host::cert::parse(t, b64).expect("the certificate line parses");
     assert_eq!(again, cert);
     assert_eq!((cert_type, blob), (t, b64), "the words of that line");
 }

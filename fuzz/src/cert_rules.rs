@@ -1,5 +1,5 @@
 //! `cert_rules`: a certificate's binary blob (the base64-decoded middle of a
-//! `*-cert.pub` line) → `roster::cert::from_blob` → `cert::verify`.
+//! `*-cert.pub` line) → `roster::host::cert::from_blob` → `cert::verify`.
 //!
 //! The rules: the committed test CA (`fuzz_targets/ca.pub`) is the only
 //! trusted one, the host is web-01 (default policy, a two-hour lifetime cap
@@ -15,8 +15,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
-use roster::cert::{Revocations, Rules, steps, verify};
-use roster::compiled::HostPolicy;
+use roster::host::cert::{Revocations, Rules, steps, verify};
+use roster::host::compiled::HostPolicy;
 use roster::time::UnixTime;
 use ssh_key::PublicKey;
 
@@ -76,7 +76,7 @@ pub fn rules(client: Option<IpAddr>) -> Rules<'static> {
 
 pub fn run(data: &[u8]) {
     // roster's own decoder: canonical encodings only.
-    let Ok(cert) = roster::cert::from_blob(data) else {
+    let Ok(cert) = roster::host::cert::from_blob(data) else {
         return;
     };
     let known = rules(Some(CLIENT));

@@ -17,7 +17,7 @@
 //! writer that computes them, and without the repair nearly every mutation
 //! stops at a checksum and never reaches the record and index code.
 
-use roster::compiled::{GroupEntry, HEADER_LEN, Layout, UserEntry, View, table_end};
+use roster::host::compiled::{GroupEntry, HEADER_LEN, Layout, UserEntry, View, table_end};
 
 /// Names and ids the committed seeds use, and some they never do.
 const NAMES: [&[u8]; 14] = [

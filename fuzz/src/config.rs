@@ -5,7 +5,7 @@
 //! absolute home prefixes other than `/`, ids of at least 1, a valid admin
 //! group, a sync interval of at least a second).
 
-use roster::config::{Config, is_loopback_http, url_host};
+use roster::agent::config::{Config, is_loopback_http, url_host};
 use roster::snapshot::valid_name;
 
 pub fn run(data: &[u8]) {

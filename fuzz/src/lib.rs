@@ -12,8 +12,8 @@
 
 use std::sync::OnceLock;
 
-use roster::compiled::HostPolicy;
-use roster::local::LocalTables;
+use roster::host::compiled::HostPolicy;
+use roster::host::local::LocalTables;
 use roster::snapshot::{AdminGroup, Policy};
 use roster::time::UnixTime;
 

@@ -5,7 +5,7 @@
 //! entries the host's policy refuses, but never the whole snapshot, a home
 //! or an unmarked root-equivalent sudo rule), and building is deterministic.
 
-use roster::people::{Ledger, build, parse};
+use roster::tools::people::{Ledger, build, parse};
 use roster::snapshot::{Reason, validate};
 
 use crate::{NOW, local_tables, policies};

@@ -12,10 +12,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use roster::compiled::{GroupEntry, SudoRuleEntry, UserEntry, View, compile};
-use roster::local::LocalTables;
+use roster::host::compiled::{GroupEntry, SudoRuleEntry, UserEntry, View, compile};
+use roster::host::local::LocalTables;
 use roster::snapshot::{
-    Kind, Policy, Role, Snapshot, State, root_equivalence, valid_name, validate,
+    AccountKind, Policy, Role, Snapshot, AccountState, root_equivalence, valid_name, validate,
 };
 
 use crate::{COMPILED_AT, NOW, host_policy, local_tables, policies};
@@ -117,14 +117,14 @@ fn check_kept(s: &Snapshot, policy: &Policy, local: &LocalTables) {
     {
         for m in &g.members {
             let u = s.users.iter().find(|u| &u.name == m).unwrap();
-            assert!(u.role == Role::Admin && u.state == State::Active, "{m:?}");
+            assert!(u.role == Role::Admin && u.state == AccountState::Active, "{m:?}");
         }
     }
 
-    let kind: HashMap<&str, Kind> = s.users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
+    let kind: HashMap<&str, AccountKind> = s.users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
     let mut accounts = HashSet::new();
     for g in &s.grants {
-        assert_eq!(kind.get(g.account.as_str()), Some(&Kind::Shared));
+        assert_eq!(kind.get(g.account.as_str()), Some(&AccountKind::Shared));
         assert!(
             accounts.insert(&g.account),
             "two grants for {:?}",
@@ -132,7 +132,7 @@ fn check_kept(s: &Snapshot, policy: &Policy, local: &LocalTables) {
         );
         let mut seen = HashSet::new();
         for p in &g.persons {
-            assert_eq!(kind.get(p.as_str()), Some(&Kind::Person), "{p:?}");
+            assert_eq!(kind.get(p.as_str()), Some(&AccountKind::Person), "{p:?}");
             assert!(seen.insert(p), "person {p:?} listed twice");
         }
     }

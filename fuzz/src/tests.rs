@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use roster::compiled::{View, compile};
+use roster::host::compiled::{View, compile};
 use roster::snapshot::validate;
 
 use crate::{COMPILED_AT, NOW, host_policy, local_tables, policies};
@@ -142,7 +142,7 @@ fn compiled_seeds_are_the_snapshot_seeds_compiled() {
 #[test]
 fn only_the_valid_certificate_seeds_verify() {
     use crate::cert_rules::{CLIENT, VALID, rules};
-    use roster::cert::{CertError, verify};
+    use roster::host::cert::{CertError, verify};
     use ssh_key::Certificate;
 
     let mut valid = 0;
@@ -152,7 +152,7 @@ fn only_the_valid_certificate_seeds_verify() {
         if name == "invalid-ca-key-trailing-byte.bin" {
             assert!(Certificate::from_bytes(&blob).is_ok(), "{name}");
             assert_eq!(
-                roster::cert::from_blob(&blob).unwrap_err(),
+                roster::host::cert::from_blob(&blob).unwrap_err(),
                 CertError::Malformed(
                     "not in canonical encoding (not the bytes the CA signed)".into()
                 ),
@@ -160,7 +160,7 @@ fn only_the_valid_certificate_seeds_verify() {
             );
             continue;
         }
-        let cert = roster::cert::from_blob(&blob).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let cert = roster::host::cert::from_blob(&blob).unwrap_or_else(|e| panic!("{name}: {e}"));
         let verdicts = [
             verify(&cert, &rules(Some(CLIENT))),
             verify(&cert, &rules(None)),
@@ -197,7 +197,7 @@ fn only_the_valid_certificate_seeds_verify() {
 
 #[test]
 fn auth_info_seeds_are_what_sshd_exposes() {
-    use roster::login::parse_auth_info;
+    use roster::host::login::parse_auth_info;
     for (name, bytes) in seeds("auth_info") {
         let text = String::from_utf8(bytes).unwrap();
         let parsed = parse_auth_info(&text);
@@ -211,14 +211,14 @@ fn config_and_people_seeds_mostly_parse() {
     let configs = seeds("config");
     let ok = configs
         .iter()
-        .filter(|(_, t)| roster::config::Config::parse(&crate::text(t), "web-01").is_ok())
+        .filter(|(_, t)| roster::agent::config::Config::parse(&crate::text(t), "web-01").is_ok())
         .count();
     // The shipped example (source commented out) and unknown-key.toml fail.
     assert_eq!(ok, configs.len() - 2);
     for (name, text) in seeds("people") {
-        let people = roster::people::parse(&crate::text(&text));
+        let people = roster::tools::people::parse(&crate::text(&text));
         let people = people.unwrap_or_else(|e| panic!("{name}: {e}"));
-        let built = roster::people::build(&people, &[], &mut Default::default(), NOW);
+        let built = roster::tools::people::build(&people, &[], &mut Default::default(), NOW);
         assert!(built.is_ok(), "{name}: {built:?}");
     }
 }
@@ -229,7 +229,7 @@ fn repairing_a_good_compiled_file_changes_nothing() {
         assert!(crate::compiled_read::repair(&bytes) == bytes, "{name}");
         let mut broken = bytes.clone();
         // A flipped byte in the first user record, then repaired: opens again.
-        let at = roster::compiled::table_end(&bytes) + 10;
+        let at = roster::host::compiled::table_end(&bytes) + 10;
         broken[at] ^= 1;
         broken.push(0);
         let fixed = crate::compiled_read::repair(&broken);

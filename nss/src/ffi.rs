@@ -15,7 +15,7 @@ use std::ptr::NonNull;
 use libc::{c_char, c_int, c_long, gid_t, size_t, uid_t};
 use libnss::group::CGroup;
 use libnss::passwd::CPasswd;
-use roster::store::Mapping;
+use roster::host::store::Mapping;
 
 use crate::{Cursor, GROUP_CURSOR, Outcome, USER_CURSOR, found, lookup, pack};
 

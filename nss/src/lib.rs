@@ -1,6 +1,6 @@
 //! `libnss_roster.so.2` — glibc NSS for roster: passwd, group, initgroups.
 //!
-//! Answers come from the compiled snapshot only (see `roster::store`): no
+//! Answers come from the compiled snapshot only (see `roster::host::store`): no
 //! threads, no sockets, no environment, no calls back into NSS. This file
 //! holds the safe logic — lookups, cursors, laying out answers in the
 //! caller's buffer, and the one mapping from outcomes to NSS status codes;
@@ -13,12 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use libnss::interop::NssStatus;
-use roster::compiled::{FormatError, View};
-use roster::store::{Generation, LoadErrorKind, SNAPSHOT_PATH, Store, lock_briefly};
+use roster::host::compiled::{FormatError, View};
+use roster::host::store::{Generation, LoadErrorKind, Store, lock_briefly};
 
 use ffi::Mmap;
 
-static STORE: Store<Mmap> = Store::new(SNAPSHOT_PATH);
+static STORE: Store<Mmap> = Store::new(roster::paths::SNAPSHOT);
 
 /// What one NSS call came to, before it becomes a status and an errno.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! Safe code: offsets are computed here, the ffi module turns them into the
 //! pointers of `struct passwd` / `struct group`.
 
-use roster::compiled::{GroupEntry, UserEntry};
+use roster::host::compiled::{GroupEntry, UserEntry};
 
 use crate::Outcome;
 
@@ -128,8 +128,8 @@ impl Packer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use roster::compiled::{View, compile};
-    use roster::local::LocalTables;
+    use roster::host::compiled::{View, compile};
+    use roster::host::local::LocalTables;
     use roster::snapshot::{Policy, validate};
 
     fn sample() -> Vec<u8> {
@@ -144,7 +144,7 @@ mod tests {
         let snapshot = validate(json, &Policy::default(), &local, 0).unwrap();
         compile(
             &snapshot,
-            &roster::compiled::HostPolicy::with_defaults("test"),
+            &roster::host::compiled::HostPolicy::with_defaults("test"),
             0,
         )
         .unwrap()

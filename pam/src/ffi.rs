@@ -1,11 +1,11 @@
 //! The PAM calls pam-bindings does not wrap (`pam_getenv`, `pam_putenv`,
-//! `pam_syslog`), and the adapter from a PAM handle to `roster::login::Pam`.
+//! `pam_syslog`), and the adapter from a PAM handle to `roster::host::login::Pam`.
 //! Every `unsafe` block of the PAM module is in this file.
 
 use libc::{c_char, c_int};
 use pam::items::{RHost, Service};
 use pam::module::PamHandle;
-use roster::login::{Pam, Priority};
+use roster::host::login::{Pam, Priority};
 use std::ffi::{CStr, CString};
 
 #[link(name = "pam")]
@@ -56,11 +56,11 @@ impl Pam for Handle<'_> {
     }
 
     fn audit_session(&self) -> Option<u32> {
-        roster::process::session_of("self")
+        roster::host::process::session_of("self")
     }
 
     fn process_groups(&self) -> Vec<u32> {
-        roster::process::groups_of("self")
+        roster::host::process::groups_of("self")
     }
 
     fn keep(&mut self, value: String) -> bool {

@@ -1,6 +1,6 @@
 //! `pam_roster.so` — the PAM side of roster.
 //!
-//! Every decision is `roster::login`'s; this crate adapts the PAM handle to
+//! Every decision is `roster::host::login`'s; this crate adapts the PAM handle to
 //! its `Pam` trait (in `ffi.rs`, with all the unsafe code) and maps the
 //! verdict to a PAM return code in one place.
 //!
@@ -10,7 +10,7 @@ mod ffi;
 
 use pam::constants::{PamFlag, PamResultCode};
 use pam::module::{PamHandle, PamHooks};
-use roster::login::{self, Login, Options, Paths, Priority, Verdict};
+use roster::host::login::{self, Login, Options, Paths, Priority, Verdict};
 use std::ffi::CStr;
 
 struct Roster;

@@ -5,6 +5,7 @@
 //! invalid entry with a [`Reason`] and keeps the rest: one bad entry must never
 //! freeze deprovisioning for everybody else.
 
+pub mod signature;
 mod sudo;
 mod validate;
 
@@ -22,7 +23,7 @@ pub const FORMAT: &str = "roster-snapshot/1";
 /// Whether an account may be used at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum State {
+pub enum AccountState {
     Active,
     Disabled,
 }
@@ -41,7 +42,7 @@ pub enum Role {
 /// Who is behind an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum AccountKind {
     /// One accountable human.
     #[default]
     Person,
@@ -60,9 +61,9 @@ pub struct User {
     pub gecos: String,
     pub home: String,
     pub shell: String,
-    pub state: State,
+    pub state: AccountState,
     pub role: Role,
-    pub kind: Kind,
+    pub kind: AccountKind,
 }
 
 /// A validated group; every member is a kept snapshot user.
@@ -132,7 +133,7 @@ impl Snapshot {
     pub fn dropped(&self) -> usize {
         self.findings
             .iter()
-            .filter(|f| f.outcome == Outcome::Dropped)
+            .filter(|f| f.outcome == Effect::Dropped)
             .count()
     }
 }
@@ -189,22 +190,22 @@ impl std::error::Error for SourceError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub entry: Entry,
-    pub outcome: Outcome,
+    pub outcome: Effect,
     pub reason: Reason,
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = match self.outcome {
-            Outcome::Dropped => "dropped",
-            Outcome::Adjusted => "adjusted",
+            Effect::Dropped => "dropped",
+            Effect::Adjusted => "adjusted",
         };
         write!(f, "{verb} {}: {}", self.entry, self.reason)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Effect {
     /// The entry is not served at all.
     Dropped,
     /// The entry is served with a safe substitute for one field.

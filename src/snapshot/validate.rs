@@ -6,10 +6,11 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, hash_map};
 
 use super::{
-    Entry, FORMAT, FieldProblem, Finding, Grant, Group, HomeOverlap, HomeProblem, IdProblem, Kind,
-    Outcome, Reason, Revoked, Role, Snapshot, SourceError, State, SudoRule, User, root_equivalence,
+    AccountKind, AccountState, Effect, Entry, FORMAT, FieldProblem, Finding, Grant, Group,
+    HomeOverlap, HomeProblem, IdProblem, Reason, Revoked, Role, Snapshot, SourceError, SudoRule,
+    User, root_equivalence,
 };
-use crate::local::LocalTables;
+use crate::host::local::LocalTables;
 use crate::time::{UnixTime, parse_rfc3339};
 
 /// The validation knobs an operator may set (roster.toml).
@@ -157,10 +158,10 @@ struct RawUser<'a> {
     home: Cow<'a, str>,
     #[serde(borrow)]
     shell: Cow<'a, str>,
-    state: State,
+    state: AccountState,
     role: Role,
     #[serde(default)]
-    kind: Kind,
+    kind: AccountKind,
 }
 
 #[derive(Deserialize)]
@@ -368,7 +369,7 @@ fn admin_group(
     }
     let members = users
         .iter()
-        .filter(|u| u.role == Role::Admin && u.state == State::Active)
+        .filter(|u| u.role == Role::Admin && u.state == AccountState::Active)
         .map(|u| u.name.clone())
         .collect();
     Some(Group {
@@ -474,7 +475,7 @@ fn validate_users(
         } else {
             findings.push(Finding {
                 entry: entry(),
-                outcome: Outcome::Adjusted,
+                outcome: Effect::Adjusted,
                 reason: Reason::ShellNotAllowed {
                     shell: u.shell.clone().into_owned(),
                     fallback: policy.fallback_shell.clone(),
@@ -738,7 +739,8 @@ fn is_sha256_fingerprint(fp: &str) -> bool {
 /// A grant names a kept shared account and kept persons. Persons who are
 /// not are removed from the grant; a grant for anything else is dropped.
 fn validate_grants(raw: &[&RawValue], users: &[User], findings: &mut Vec<Finding>) -> Vec<Grant> {
-    let kind_of: HashMap<&str, Kind> = users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
+    let kind_of: HashMap<&str, AccountKind> =
+        users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
     let decoded: Vec<Result<RawGrant, _>> = raw
         .iter()
         .map(|r| serde_json::from_str::<RawGrant>(r.get()).map_err(|e| e.to_string()))
@@ -766,7 +768,7 @@ fn validate_grants(raw: &[&RawValue], users: &[User], findings: &mut Vec<Finding
             index,
             account: Some(g.account.chars().take(64).collect()),
         };
-        if kind_of.get(g.account.as_ref()) != Some(&Kind::Shared) {
+        if kind_of.get(g.account.as_ref()) != Some(&AccountKind::Shared) {
             findings.push(dropped(entry(), Reason::NotSharedAccount));
             continue;
         }
@@ -777,7 +779,7 @@ fn validate_grants(raw: &[&RawValue], users: &[User], findings: &mut Vec<Finding
         let mut seen = HashSet::new();
         let mut persons = Vec::new();
         for p in &g.persons {
-            let problem = if kind_of.get(p.as_ref()) != Some(&Kind::Person) {
+            let problem = if kind_of.get(p.as_ref()) != Some(&AccountKind::Person) {
                 Some(Reason::NotPerson)
             } else if !seen.insert(p.as_ref()) {
                 Some(Reason::DuplicateMember)
@@ -804,7 +806,7 @@ fn validate_grants(raw: &[&RawValue], users: &[User], findings: &mut Vec<Finding
 fn dropped(entry: Entry, reason: Reason) -> Finding {
     Finding {
         entry,
-        outcome: Outcome::Dropped,
+        outcome: Effect::Dropped,
         reason,
     }
 }
@@ -1175,7 +1177,7 @@ mod tests {
         let u = with(user("alice", 10001), "shell", json!("/bin/bash -c evil"));
         let s = run(vec![u], vec![]);
         assert_eq!(s.users[0].shell, "/bin/sh");
-        assert_eq!(s.findings[0].outcome, Outcome::Adjusted);
+        assert_eq!(s.findings[0].outcome, Effect::Adjusted);
         assert_eq!(s.dropped(), 0);
     }
 
@@ -1340,8 +1342,8 @@ mod tests {
         let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
         assert_eq!(s.user_cas, [longest]);
         assert_eq!(s.findings[0].entry, Entry::UserCa { index: 0 });
-        let host = crate::compiled::HostPolicy::with_defaults("h");
-        assert!(crate::compiled::compile(&s, &host, NOW).is_ok());
+        let host = crate::host::compiled::HostPolicy::with_defaults("h");
+        assert!(crate::host::compiled::compile(&s, &host, NOW).is_ok());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use super::*;
-use crate::local::LocalTables;
-use crate::snapshot::{Kind, Policy, Role, State, validate};
+use crate::host::local::LocalTables;
+use crate::snapshot::{AccountKind, AccountState, Policy, Role, validate};
 
 fn sample() -> Vec<u8> {
     let json = br#"{"format":"roster-snapshot/1","serial":42,
@@ -37,7 +37,7 @@ fn round_trip_answers_every_lookup() {
     );
     assert_eq!(
         (alice.state, alice.role, alice.kind),
-        (State::Active, Role::Admin, Kind::Person)
+        (AccountState::Active, Role::Admin, AccountKind::Person)
     );
     assert_eq!(alice.groups.collect::<Vec<_>>(), [10010, 10011]);
     let groups_of = |gid| {
@@ -53,7 +53,7 @@ fn round_trip_answers_every_lookup() {
     let bob = v.user_by_name(b"bob").unwrap().unwrap();
     assert_eq!(
         (bob.state, bob.kind, bob.gecos),
-        (State::Disabled, Kind::Service, &b""[..])
+        (AccountState::Disabled, AccountKind::Service, &b""[..])
     );
 
     let devs = v.group_by_name(b"devs").unwrap().unwrap();

@@ -6,27 +6,16 @@ use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::compiled::HostPolicy;
+use crate::host::compiled::HostPolicy;
+use crate::paths;
 use crate::snapshot::{AdminGroup, Limits, Policy};
 use crate::time::parse_duration;
 
-/// The default location; the CLI takes `--config` to use another.
-pub const DEFAULT_PATH: &str = "/etc/roster/roster.toml";
-
-// Everything the agent writes, unless `[paths]` says otherwise. This is the one
-// place the agent's paths are named: the sync, the sudoers rendering and
-// offboarding write only where [`Config`] says, so a test (or any run) that
-// points `[paths]` elsewhere writes nothing on the machine's own folders. The
-// modules, which never read this file, use the same locations (`store`,
-// `audit::EVENTS_PATH`).
-
-/// `[paths] state_dir`.
-pub const DEFAULT_STATE_DIR: &str = "/var/lib/roster";
-/// `[paths] sudoers`: sudo reads /etc/sudoers.d, and ignores files whose
-/// names contain a dot, like the temporary ones staged beside it.
-pub const DEFAULT_SUDOERS: &str = "/etc/sudoers.d/roster-entitlements";
-/// `[paths] events`: the PAM module appends to the same file.
-pub const DEFAULT_EVENTS: &str = crate::audit::EVENTS_PATH;
+// Everything the agent writes, unless `[paths]` says otherwise (defaults in
+// `crate::paths`): the sync, the sudoers rendering and offboarding write only
+// where [`Config`] says, so a test (or any run) that points `[paths]`
+// elsewhere writes nothing on the machine's own folders. The modules, which
+// never read this file, use the default locations.
 
 /// A checked configuration.
 #[derive(Debug, Clone)]
@@ -415,13 +404,13 @@ impl Config {
             },
             policy,
             local_files: LocalFiles {
-                passwd: p.passwd.unwrap_or_else(|| "/etc/passwd".into()),
-                group: p.group.unwrap_or_else(|| "/etc/group".into()),
-                shells: p.shells.unwrap_or_else(|| "/etc/shells".into()),
+                passwd: p.passwd.unwrap_or_else(|| paths::PASSWD.into()),
+                group: p.group.unwrap_or_else(|| paths::GROUP.into()),
+                shells: p.shells.unwrap_or_else(|| paths::SHELLS.into()),
             },
-            state_dir: p.state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
-            sudoers: p.sudoers.unwrap_or_else(|| DEFAULT_SUDOERS.into()),
-            events: p.events.unwrap_or_else(|| DEFAULT_EVENTS.into()),
+            state_dir: p.state_dir.unwrap_or_else(|| paths::STATE_DIR.into()),
+            sudoers: p.sudoers.unwrap_or_else(|| paths::SUDOERS.into()),
+            events: p.events.unwrap_or_else(|| paths::EVENTS.into()),
         })
     }
 }
@@ -546,7 +535,7 @@ events = \"/t/events.jsonl\"\n",
     fn documented_example_parses() {
         // The file ships as /etc/roster/roster.toml with the source commented
         // out: as installed, it says roster is not configured yet.
-        let shipped = include_str!("../docs/examples/roster.toml");
+        let shipped = include_str!("../../docs/examples/roster.toml");
         let e = Config::parse(shipped, "web-01").unwrap_err();
         assert!(matches!(e, ParseError::Invalid(m) if m.contains("not configured yet")));
         let configured = shipped

@@ -9,7 +9,7 @@ use std::fmt;
 use std::io::Read;
 use std::time::Duration;
 
-use crate::config;
+use crate::agent::config;
 
 /// What the source said about the snapshot we already have.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,8 +94,6 @@ pub struct Source {
 const MAX_REDIRECTS: usize = 3;
 /// The signature file is small; anything bigger is not one.
 const MAX_SIG_BYTES: u64 = 64 << 10;
-/// Debian's bundle of the system's trusted roots.
-const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 impl Source {
     pub fn new(cfg: &config::Source, max_bytes: u64) -> Result<Source, FetchError> {
@@ -104,7 +102,7 @@ impl Source {
             Some(path) => Some(read_token(path)?),
         };
         let mut roots = Vec::new();
-        let mut bundles = vec![std::path::PathBuf::from(SYSTEM_ROOTS)];
+        let mut bundles = vec![std::path::PathBuf::from(crate::paths::SYSTEM_ROOTS)];
         bundles.extend(cfg.ca_bundle.iter().cloned());
         for (i, path) in bundles.iter().enumerate() {
             let pem = match std::fs::read(path) {

@@ -1,8 +1,8 @@
 //! The PAM phases against a fake PAM handle and files in a temporary folder.
 
 use super::*;
-use crate::compiled::{HostPolicy, compile};
-use crate::local::LocalTables;
+use crate::host::compiled::{HostPolicy, compile};
+use crate::host::local::LocalTables;
 use crate::snapshot::{Policy, validate};
 use ssh_key::certificate::Builder;
 use ssh_key::{Algorithm, PrivateKey};
@@ -217,7 +217,7 @@ fn a_session_is_bound_to_its_certificate() {
     assert_eq!(run(&s, &mut p, open_session), Verdict::Success);
     // Offboarding finds alice's processes in deploy by this record, and each
     // sync judges the session again from it.
-    let recorded = crate::sessions::all(&s.paths.sessions);
+    let recorded = crate::host::sessions::all(&s.paths.sessions);
     let (id, recorded) = &recorded[0];
     assert_eq!(
         (

@@ -11,15 +11,12 @@ use std::path::Path;
 
 use crate::time::{UnixTime, format_rfc3339};
 
-/// Where the PAM module appends events (0640, root).
-pub const EVENTS_PATH: &str = "/var/log/roster/events.jsonl";
-
 /// Longest string kept in any field; longer ones are cut.
 const MAX_FIELD: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub enum EventKind {
     LoginDenied,
     SessionStart,
     SessionEnd,
@@ -32,15 +29,15 @@ pub enum Kind {
     SessionRevoked,
 }
 
-impl Kind {
+impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::LoginDenied => "login_denied",
-            Kind::SessionStart => "session_start",
-            Kind::SessionEnd => "session_end",
-            Kind::PrincipalsDenied => "principals_denied",
-            Kind::Offboarded => "offboarded",
-            Kind::SessionRevoked => "session_revoked",
+            EventKind::LoginDenied => "login_denied",
+            EventKind::SessionStart => "session_start",
+            EventKind::SessionEnd => "session_end",
+            EventKind::PrincipalsDenied => "principals_denied",
+            EventKind::Offboarded => "offboarded",
+            EventKind::SessionRevoked => "session_revoked",
         }
     }
 }
@@ -49,7 +46,7 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub time: String,
-    pub event: Kind,
+    pub event: EventKind,
     pub host: String,
     pub account: String,
     /// The accountable human: for a shared account, whose certificate it was.
@@ -79,7 +76,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(kind: Kind, now: UnixTime, host: &str, account: &str) -> Event {
+    pub fn new(kind: EventKind, now: UnixTime, host: &str, account: &str) -> Event {
         Event {
             time: format_rfc3339(now),
             event: kind,
@@ -227,7 +224,7 @@ mod tests {
 
     #[test]
     fn json_and_summary_are_escaped_and_bounded() {
-        let mut e = Event::new(Kind::SessionStart, 1_795_600_800, "web-01", "deploy");
+        let mut e = Event::new(EventKind::SessionStart, 1_795_600_800, "web-01", "deploy");
         e.person = Some("alice".into());
         e.key_id = Some("alice\" evil=1\nforged line".into());
         e.reason = Some("x".repeat(1000));
@@ -250,7 +247,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("roster-audit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("events.jsonl");
-        let e = Event::new(Kind::LoginDenied, 0, "h", "carol");
+        let e = Event::new(EventKind::LoginDenied, 0, "h", "carol");
         append(&path, &e).unwrap();
         append(&path, &e).unwrap();
         std::fs::write(dir.join("x"), "").unwrap();

@@ -6,31 +6,25 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::compiled::{FormatError, View, compile};
-use crate::config::Config;
-use crate::fetch::{Fetch, FetchError, Fetched, Validators};
-use crate::freshness::Freshness;
+use crate::agent::config::Config;
+use crate::agent::fetch::{Fetch, FetchError, Fetched, Validators};
+use crate::agent::offboard::{self, Offboarded};
+use crate::agent::sudoers;
+use crate::host::compiled::{FormatError, View, compile};
+use crate::host::freshness::Freshness;
+use crate::host::local::LocalTables;
 use crate::install::{self, write_atomic};
-use crate::local::LocalTables;
-use crate::offboard::{self, Offboarded};
-use crate::signature::{self, SignatureError};
+use crate::snapshot::signature::{self, SignatureError};
 use crate::snapshot::{SourceError, validate};
-use crate::sudoers;
 use crate::time::UnixTime;
 
-/// Files the agent writes in its state directory.
-pub const SNAPSHOT_FILE: &str = "snapshot";
-pub const STATE_FILE: &str = "state.json";
-/// sshd's `TrustedUserCAKeys`, written from the snapshot's `user_cas`.
-pub const USER_CA_FILE: &str = "user_ca_keys";
-/// Checks a sudoers file before it is installed.
-const VISUDO: &str = "/usr/sbin/visudo";
+use crate::paths::{OFFBOARDING_FILE, SNAPSHOT_FILE, STATE_FILE, USER_CA_FILE, VISUDO};
 /// At most this many dropped-entry lines are kept in the state file.
 const MAX_FINDINGS: usize = 1000;
 
 /// What the agent remembers between runs; `roster status` prints it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct State {
+pub struct History {
     pub source: String,
     pub last_attempt: Option<UnixTime>,
     /// Last time the source confirmed what is installed (new or 304).
@@ -56,14 +50,14 @@ pub struct State {
     pub dropped: Vec<String>,
 }
 
-impl State {
-    pub fn load(dir: &Path) -> Result<State, String> {
+impl History {
+    pub fn load(dir: &Path) -> Result<History, String> {
         let path = dir.join(STATE_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
             Err(e) => Err(format!("{}: {e}", path.display())),
         }
     }
@@ -155,9 +149,9 @@ pub fn sync_once(
     install::remove_stale_of(&config.sudoers);
     // A state file that cannot be read is started afresh (rollback is
     // still refused against the installed snapshot's serial), and says so.
-    let (mut state, state_problem) = match State::load(dir) {
+    let (mut state, state_problem) = match History::load(dir) {
         Ok(state) => (state, None),
-        Err(e) => (State::default(), Some(e)),
+        Err(e) => (History::default(), Some(e)),
     };
     state.last_attempt = Some(now);
     state.max_age_secs = config.host.max_age_secs;
@@ -191,7 +185,7 @@ fn attempt(
     source: &mut dyn Fetch,
     local: &LocalTables,
     now: UnixTime,
-    state: &mut State,
+    state: &mut History,
 ) -> Result<Synced, SyncError> {
     let dir = &config.state_dir;
     let installed = installed_serial(&dir.join(SNAPSHOT_FILE));
@@ -286,7 +280,7 @@ fn attempt(
             people: offboarded.clone(),
         };
         pending.save(dir).map_err(|error| SyncError::Install {
-            path: dir.join(offboard::PENDING_FILE),
+            path: dir.join(OFFBOARDING_FILE),
             error,
         })?;
     }
@@ -473,7 +467,9 @@ mod tests {
     }
 
     fn signed(s: &Setup, json: Vec<u8>, etag: &str) -> Result<Fetched, FetchError> {
-        let signature = crate::signature::sign(&s.key, &json).unwrap().into_bytes();
+        let signature = crate::snapshot::signature::sign(&s.key, &json)
+            .unwrap()
+            .into_bytes();
         let validators = Validators {
             etag: Some(etag.into()),
             last_modified: None,
@@ -497,8 +493,8 @@ mod tests {
         (r, fake)
     }
 
-    fn state(s: &Setup) -> State {
-        State::load(&s.config.state_dir).unwrap()
+    fn state(s: &Setup) -> History {
+        History::load(&s.config.state_dir).unwrap()
     }
 
     #[test]

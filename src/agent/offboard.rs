@@ -4,7 +4,7 @@
 //!   running as their uid, and every process of an audit session recorded as
 //!   theirs (their sessions in shared accounts, and what those left running);
 //! - open sessions this snapshot no longer admits (a certificate revoked, a
-//!   CA no longer trusted, a grant gone: [`crate::access::still_admitted`],
+//!   CA no longer trusted, a grant gone: [`crate::host::access::still_admitted`],
 //!   the decision that admits a login): every process of that audit session.
 //!
 //! The audit session id (`sessions`) is the kernel's and the user cannot
@@ -36,14 +36,11 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::audit::{Event, Kind as EventKind};
-use crate::compiled::View;
-use crate::process::{pids, running, session_of, status_ids};
-use crate::snapshot::{Role, Snapshot, State};
+use crate::host::audit::{Event, EventKind};
+use crate::host::compiled::View;
+use crate::host::process::{pids, running, session_of, status_ids};
+use crate::snapshot::{AccountState, Role, Snapshot};
 use crate::time::UnixTime;
-
-/// The journal of who must lose access, in the agent's state folder.
-pub const PENDING_FILE: &str = "offboarding.json";
 
 /// How long SIGKILL rounds go on before what is left is reported as
 /// surviving (a process in uninterruptible sleep dies when it wakes).
@@ -81,7 +78,7 @@ pub fn offboarded(previous: &View<'_>, next: &Snapshot) -> Vec<Offboarded> {
     let mut pos = 0;
     while let Ok(Some((user, after))) = previous.user_at(pos) {
         pos = after;
-        let had_access = user.state == State::Active && user.role != Role::None;
+        let had_access = user.state == AccountState::Active && user.role != Role::None;
         let Ok(name) = std::str::from_utf8(user.name) else {
             continue;
         };
@@ -94,7 +91,7 @@ pub fn offboarded(previous: &View<'_>, next: &Snapshot) -> Vec<Offboarded> {
             .find(|u| u.name == name && u.uid == user.uid)
         {
             None => Why::Removed,
-            Some(u) if u.state != State::Active => Why::Disabled,
+            Some(u) if u.state != AccountState::Active => Why::Disabled,
             Some(u) if u.role == Role::None => Why::RoleRemoved,
             Some(_) => continue,
         };
@@ -129,16 +126,20 @@ impl Pending {
             }
         }
         let json = serde_json::to_vec_pretty(&all).map_err(std::io::Error::other)?;
-        crate::install::write_atomic(&state_dir.join(PENDING_FILE), &json, 0o600)
+        crate::install::write_atomic(
+            &state_dir.join(crate::paths::OFFBOARDING_FILE),
+            &json,
+            0o600,
+        )
     }
 
     fn load(state_dir: &Path) -> Option<Pending> {
-        let bytes = std::fs::read(state_dir.join(PENDING_FILE)).ok()?;
+        let bytes = std::fs::read(state_dir.join(crate::paths::OFFBOARDING_FILE)).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 
     fn done(state_dir: &Path) -> std::io::Result<()> {
-        match std::fs::remove_file(state_dir.join(PENDING_FILE)) {
+        match std::fs::remove_file(state_dir.join(crate::paths::OFFBOARDING_FILE)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -182,7 +183,7 @@ impl fmt::Display for Ended {
 pub struct Host<'a> {
     /// The agent's state folder: the installed snapshot and the journal.
     pub state_dir: &'a Path,
-    /// pam_roster's session records ([`crate::sessions::SESSIONS_DIR`]).
+    /// pam_roster's session records ([`crate::paths::SESSIONS_DIR`]).
     pub sessions: &'a Path,
     pub host_name: &'a str,
     /// How long processes have after SIGHUP before SIGKILL.
@@ -197,8 +198,8 @@ pub struct Host<'a> {
 pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> {
     // One at a time with syncs (the agent's and an operator's): the journal
     // is read, carried out and removed under the state folder's lock.
-    let _lock = crate::sync::lock_state(host.state_dir)?;
-    let installed = std::fs::read(host.state_dir.join(crate::sync::SNAPSHOT_FILE)).ok();
+    let _lock = crate::agent::sync::lock_state(host.state_dir)?;
+    let installed = std::fs::read(host.state_dir.join(crate::paths::SNAPSHOT_FILE)).ok();
     let view = installed.as_deref().and_then(|b| View::open(b).ok());
     let mut events = Vec::new();
     let mut ended_people = HashSet::new();
@@ -224,9 +225,9 @@ pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> 
     let live: HashSet<u32> = pids()
         .filter_map(|pid| session_of(&pid.to_string()))
         .collect();
-    for (id, record) in crate::sessions::all(host.sessions) {
+    for (id, record) in crate::host::sessions::all(host.sessions) {
         if !live.contains(&id) {
-            crate::sessions::forget(host.sessions, id);
+            crate::host::sessions::forget(host.sessions, id);
             continue;
         }
         // Records written before sessions kept their certificate cannot be
@@ -234,12 +235,12 @@ pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> 
         if record.certificate.is_empty() || ended_people.contains(&record.person) {
             continue;
         }
-        let Err(denial) = crate::access::still_admitted(&view, &record) else {
+        let Err(denial) = crate::host::access::still_admitted(&view, &record) else {
             continue;
         };
         let ended = end_processes(&|pid| session_of(&pid.to_string()) == Some(id), host.grace);
         if ended.survivors == 0 {
-            crate::sessions::forget(host.sessions, id);
+            crate::host::sessions::forget(host.sessions, id);
         }
         let mut e = Event::new(
             EventKind::SessionRevoked,
@@ -264,7 +265,7 @@ pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> 
 /// saved or filesystem), and those in an audit session recorded as theirs.
 fn end_person(who: &Offboarded, host: &Host<'_>) -> Ended {
     let logind = terminate_with_logind(who.uid);
-    let their_sessions = crate::sessions::of_person(host.sessions, &who.name);
+    let their_sessions = crate::host::sessions::of_person(host.sessions, &who.name);
     let is_theirs = |pid: u32| {
         let pid = pid.to_string();
         status_ids(&pid, "Uid:").contains(&who.uid)
@@ -272,8 +273,8 @@ fn end_person(who: &Offboarded, host: &Host<'_>) -> Ended {
     };
     let ended = end_processes(&is_theirs, host.grace);
     for id in their_sessions {
-        if !crate::sessions::in_use(id) {
-            crate::sessions::forget(host.sessions, id);
+        if !crate::host::sessions::in_use(id) {
+            crate::host::sessions::forget(host.sessions, id);
         }
     }
     Ended { logind, ..ended }
@@ -395,8 +396,8 @@ fn terminate_with_logind(uid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compiled::{HostPolicy, compile};
-    use crate::local::LocalTables;
+    use crate::host::compiled::{HostPolicy, compile};
+    use crate::host::local::LocalTables;
     use crate::snapshot::{Policy, validate};
 
     fn snapshot(users: &str) -> Snapshot {
@@ -459,7 +460,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let installed = snapshot(&user("yves", 54_330, "active", "user"));
         let bytes = compile(&installed, &HostPolicy::with_defaults("h"), 0).unwrap();
-        std::fs::write(dir.join(crate::sync::SNAPSHOT_FILE), bytes).unwrap();
+        std::fs::write(dir.join(crate::paths::SNAPSHOT_FILE), bytes).unwrap();
         let host = Host {
             state_dir: &dir,
             sessions: &dir.join("sessions"),
@@ -479,7 +480,7 @@ mod tests {
         };
         ahead.save(&dir).unwrap();
         assert_eq!(carry_out(&host, 0).unwrap(), []);
-        assert!(!dir.join(PENDING_FILE).exists());
+        assert!(!dir.join(crate::paths::OFFBOARDING_FILE).exists());
         // Two journals before a run: both people are kept, and ended.
         for why in [Why::Removed, Why::Disabled] {
             let pending = Pending {
@@ -497,7 +498,7 @@ mod tests {
                 "disabled: ended 0 processes"
             ]
         );
-        assert!(!dir.join(PENDING_FILE).exists());
+        assert!(!dir.join(crate::paths::OFFBOARDING_FILE).exists());
         assert_eq!(carry_out(&host, 0).unwrap(), []);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -553,7 +554,7 @@ mod tests {
         let id = session_of(&in_session.id().to_string())
             .expect("a new audit session id (needs root and an audit-enabled kernel)");
         assert_ne!(Some(id), session_of("self"));
-        let record = crate::sessions::Record {
+        let record = crate::host::sessions::Record {
             person: "zed".into(),
             account: "deploy".into(),
             session: "1".into(),
@@ -566,7 +567,7 @@ mod tests {
             certificate: String::new(),
             audit_session: Some(id),
         };
-        crate::sessions::record(&sessions.join("sessions"), id, &record).unwrap();
+        crate::host::sessions::record(&sessions.join("sessions"), id, &record).unwrap();
         let who = Offboarded {
             name: "zed".into(),
             uid: 54_321,

@@ -13,7 +13,7 @@ use super::{
     VERSION,
 };
 use super::{hash_id, hash_name};
-use crate::snapshot::{Kind, Role, State};
+use crate::snapshot::{AccountKind, AccountState, Role};
 use std::ops::Range;
 
 /// Where each section lives in a file whose header has been checked. Parse it
@@ -454,9 +454,9 @@ pub struct UserEntry<'a> {
     pub gecos: &'a [u8],
     pub home: &'a [u8],
     pub shell: &'a [u8],
-    pub state: State,
+    pub state: AccountState,
     pub role: Role,
-    pub kind: Kind,
+    pub kind: AccountKind,
     /// A command-level sudo rule applies to this user.
     pub sudo_rules: bool,
     /// Supplementary groups: the snapshot groups listing this user.
@@ -466,11 +466,19 @@ pub struct UserEntry<'a> {
 impl<'a> UserEntry<'a> {
     fn parse(r: &'a [u8]) -> Result<UserEntry<'a>, FormatError> {
         let fixed = r.get(..USER_FIXED).ok_or(FormatError::CorruptRecord)?;
-        let state = decode(fixed[16], [State::Active, State::Disabled], state_code)?;
+        let state = decode(
+            fixed[16],
+            [AccountState::Active, AccountState::Disabled],
+            state_code,
+        )?;
         let role = decode(fixed[17], [Role::None, Role::User, Role::Admin], role_code)?;
         let kind = decode(
             fixed[18],
-            [Kind::Person, Kind::Shared, Kind::Service],
+            [
+                AccountKind::Person,
+                AccountKind::Shared,
+                AccountKind::Service,
+            ],
             kind_code,
         )?;
         let lens = [

@@ -15,10 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use crate::compiled::{FormatError, Layout, View};
-
-/// Where the agent installs the compiled snapshot.
-pub const SNAPSHOT_PATH: &str = "/var/lib/roster/snapshot";
+use crate::host::compiled::{FormatError, Layout, View};
 
 /// How stale a process's view of the file may be: a newly installed snapshot
 /// is seen within this time, at the cost of one `lstat` per interval.
@@ -64,9 +61,9 @@ impl Mapping for Sparse {
         use std::os::unix::fs::FileExt;
         let mut buf = vec![0u8; len];
         let file = file.try_clone()?;
-        let head = crate::compiled::HEADER_LEN.min(len);
+        let head = crate::host::compiled::HEADER_LEN.min(len);
         file.read_exact_at(&mut buf[..head], 0)?;
-        let table_end = crate::compiled::table_end(&buf).min(len);
+        let table_end = crate::host::compiled::table_end(&buf).min(len);
         file.read_exact_at(&mut buf[head..table_end], head as u64)?;
         // A bad header is the caller's finding (Layout::parse, again).
         if let Ok(layout) = Layout::parse(&buf) {
@@ -251,10 +248,10 @@ fn check_owner(m: &Metadata) -> Result<(), LoadError> {
 /// The per-process cache of the current generation.
 pub struct Store<M> {
     path: &'static str,
-    state: Mutex<State<M>>,
+    state: Mutex<Loaded<M>>,
 }
 
-struct State<M> {
+struct Loaded<M> {
     current: Option<Arc<Generation<M>>>,
     /// What the last check saw when it found no usable file, so a missing or
     /// broken file is not re-opened on every call.
@@ -282,7 +279,7 @@ impl<M: Mapping> Store<M> {
     pub const fn new(path: &'static str) -> Store<M> {
         Store {
             path,
-            state: Mutex::new(State {
+            state: Mutex::new(Loaded {
                 current: None,
                 failed: None,
                 next_check: None,
@@ -333,7 +330,7 @@ impl<M: Mapping> Store<M> {
             }
             Err(e) => (None, Some((seen, e.kind()))),
         };
-        let answer = State {
+        let answer = Loaded {
             current: current.clone(),
             failed,
             next_check: None,
@@ -383,7 +380,7 @@ pub fn lock_briefly<T>(lock: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
     None
 }
 
-impl<M> State<M> {
+impl<M> Loaded<M> {
     /// What the last check saw at the path: `None` if never checked.
     fn checked(&self) -> Option<Option<Identity>> {
         match (&self.current, &self.failed) {
@@ -405,8 +402,8 @@ impl<M> State<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compiled::compile;
-    use crate::local::LocalTables;
+    use crate::host::compiled::compile;
+    use crate::host::local::LocalTables;
     use crate::snapshot::{Policy, validate};
 
     fn compiled(serial: u64) -> Vec<u8> {
@@ -418,7 +415,12 @@ mod tests {
         );
         let local = LocalTables::parse("", "", "/bin/sh\n");
         let s = validate(json.as_bytes(), &Policy::default(), &local, 1_800_000_000).unwrap();
-        compile(&s, &crate::compiled::HostPolicy::with_defaults("test"), 0).unwrap()
+        compile(
+            &s,
+            &crate::host::compiled::HostPolicy::with_defaults("test"),
+            0,
+        )
+        .unwrap()
     }
 
     /// A private directory with a store pointing into it.
@@ -531,7 +533,7 @@ mod tests {
         );
         let local = LocalTables::parse("", "", "/bin/sh\n");
         let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();
-        let host = crate::compiled::HostPolicy::with_defaults("web-01");
+        let host = crate::host::compiled::HostPolicy::with_defaults("web-01");
         install(&dir, &compile(&s, &host, 0).unwrap());
         let path = dir.join("snapshot");
         let full = Generation::<Vec<u8>>::load(&path).unwrap();

@@ -23,11 +23,7 @@ use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use crate::process::{pids, session_of};
-
-/// Where the records are. /run is a tmpfs: they vanish at reboot, when
-/// every session has ended anyway.
-pub const SESSIONS_DIR: &str = "/run/roster/sessions";
+use crate::host::process::{pids, session_of};
 
 /// What pam_roster knew when it opened the session: enough to tell its end
 /// (close_session reads it from the PAM handle that opened it) and to judge

@@ -44,9 +44,6 @@ impl LocalTables {
     }
 }
 
-/// The local passwd file, which every decision reads to leave local accounts alone.
-pub const PASSWD_PATH: &str = "/etc/passwd";
-
 /// Whether `name` has a line in the passwd file at `passwd`. An account created
 /// locally after the last sync is not in the compiled snapshot's exclusions yet;
 /// the sshd gate and PAM ask this first, so the snapshot never decides for it.

@@ -10,8 +10,8 @@ use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
-use crate::cert::{HOST_BINDING_EXTENSION, parse_cidr_list};
-use crate::compiled::HostPolicy;
+use crate::host::cert::{HOST_BINDING_EXTENSION, parse_cidr_list};
+use crate::host::compiled::HostPolicy;
 use crate::snapshot::valid_name;
 use crate::time::{UnixTime, format_rfc3339};
 
@@ -204,7 +204,7 @@ pub fn sign(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cert::{Revocations, Rules, verify};
+    use crate::host::cert::{Revocations, Rules, verify};
 
     struct None_;
     impl Revocations for None_ {

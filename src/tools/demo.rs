@@ -21,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SSHD_DROP_IN: &str = include_str!("../debian/sshd_config.d/roster.conf");
-const PAM_PROFILE: &str = include_str!("../debian/pam-configs/roster");
-const SUDOERS: &str = include_str!("../debian/sudoers.d/roster");
-const NSSWITCH_HELPER: &str = include_str!("../debian/scripts/nsswitch-roster");
+const SSHD_DROP_IN: &str = include_str!("../../debian/sshd_config.d/roster.conf");
+const PAM_PROFILE: &str = include_str!("../../debian/pam-configs/roster");
+const SUDOERS: &str = include_str!("../../debian/sudoers.d/roster");
+const NSSWITCH_HELPER: &str = include_str!("../../debian/scripts/nsswitch-roster");
 
 /// Debian packages the demo runs (sshd, ssh and ssh-keygen, sudo, unshare, ip).
 const NEEDED: [&str; 5] = [

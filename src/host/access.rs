@@ -6,10 +6,10 @@ use ssh_key::{Certificate, PublicKey};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::cert::{self, CertError, Revocations, Rules, VerifiedCert};
-use crate::compiled::{FormatError, HostPolicy, UserEntry, View};
-use crate::freshness::Freshness;
-use crate::snapshot::{Kind, Role, State};
+use crate::host::cert::{self, CertError, Revocations, Rules, VerifiedCert};
+use crate::host::compiled::{FormatError, HostPolicy, UserEntry, View};
+use crate::host::freshness::Freshness;
+use crate::snapshot::{AccountKind, AccountState, Role};
 use crate::time::{UnixTime, format_duration, format_rfc3339};
 
 /// Why someone may not use an account.
@@ -83,7 +83,7 @@ pub struct Access {
     /// The person (for a shared account, the one whose certificate it was;
     /// otherwise the account itself).
     pub person: String,
-    pub kind: Kind,
+    pub kind: AccountKind,
     pub role: Role,
     pub uid: u32,
     pub cert: VerifiedCert,
@@ -156,7 +156,7 @@ fn check_fresh(view: &View<'_>, host: &HostPolicy, now: UnixTime) -> Result<(), 
 }
 
 fn check_user(user: &UserEntry<'_>) -> Result<(), Denial> {
-    if user.state != State::Active {
+    if user.state != AccountState::Active {
         return Err(Denial::Disabled);
     }
     if user.role == Role::None {
@@ -209,12 +209,14 @@ pub fn admit(
     let cert = cert::verify(certificate, &rules).map_err(Denial::Certificate)?;
     let named = |name: &str| cert.principals.iter().any(|p| p == name);
     let person = match user.kind {
-        Kind::Person | Kind::Service if !named(account) => return Err(Denial::NotAPrincipal),
-        Kind::Service if cert.source_address.is_none() => {
+        AccountKind::Person | AccountKind::Service if !named(account) => {
+            return Err(Denial::NotAPrincipal);
+        }
+        AccountKind::Service if cert.source_address.is_none() => {
             return Err(Denial::ServiceWithoutSourceAddress);
         }
-        Kind::Person | Kind::Service => account.to_owned(),
-        Kind::Shared => granted_person(view, account, &cert)?,
+        AccountKind::Person | AccountKind::Service => account.to_owned(),
+        AccountKind::Shared => granted_person(view, account, &cert)?,
     };
     Ok(Access {
         account: account.to_owned(),
@@ -235,7 +237,10 @@ pub fn admit(
 /// asked: a host that cannot sync refuses new logins, but ending every
 /// session because the network is down would hand an attacker who cuts it
 /// a way to end everyone's work.
-pub fn still_admitted(view: &View<'_>, record: &crate::sessions::Record) -> Result<(), Denial> {
+pub fn still_admitted(
+    view: &View<'_>,
+    record: &crate::host::sessions::Record,
+) -> Result<(), Denial> {
     let certificate =
         cert::parse(&record.cert_type, &record.certificate).map_err(Denial::Certificate)?;
     let access = admit(
@@ -350,9 +355,9 @@ pub fn explain(
         }
     };
     let kind = match user.kind {
-        Kind::Person => "person",
-        Kind::Shared => "shared account",
-        Kind::Service => "service account",
+        AccountKind::Person => "person",
+        AccountKind::Shared => "shared account",
+        AccountKind::Service => "service account",
     };
     add(
         "account",
@@ -361,8 +366,8 @@ pub fn explain(
     let active = add(
         "state",
         match user.state {
-            State::Active => Ok("active".into()),
-            State::Disabled => Err(Denial::Disabled.to_string()),
+            AccountState::Active => Ok("active".into()),
+            AccountState::Disabled => Err(Denial::Disabled.to_string()),
         },
     );
     let role = add(
@@ -395,7 +400,7 @@ pub fn explain(
             allowed = add(
                 "logs in as",
                 who.map(|a| match a.kind {
-                    Kind::Shared => format!("{account}, on behalf of {}", a.person),
+                    AccountKind::Shared => format!("{account}, on behalf of {}", a.person),
                     _ => account.to_owned(),
                 })
                 .map_err(|d| d.to_string()),
@@ -413,7 +418,7 @@ pub fn explain(
             Err(Denial::NotAdmin.to_string())
         },
     );
-    for rule in crate::sudoers::explain_rules(view, &user) {
+    for rule in sudo_rule_lines(view, &user) {
         add("sudo rule", rule);
     }
     Explanation {
@@ -433,13 +438,42 @@ fn granted_person(view: &View<'_>, account: &str, cert: &VerifiedCert) -> Result
         .filter(|p| granted.contains(&p.as_str()))
     {
         if let Some(person) = view.user_by_name(principal.as_bytes())?
-            && person.kind == Kind::Person
+            && person.kind == AccountKind::Person
             && check_user(&person).is_ok()
         {
             return Ok(principal.clone());
         }
     }
     Err(Denial::NotGranted)
+}
+
+/// For `roster explain`: each sudo rule of the snapshot that applies to
+/// `user` (a member of its group), one line each, saying which are
+/// root-equivalent. `Err` when the compiled file is damaged.
+fn sudo_rule_lines(view: &View<'_>, user: &UserEntry<'_>) -> Vec<Result<String, String>> {
+    let applying = || -> Result<Vec<String>, FormatError> {
+        let mut lines = Vec::new();
+        for r in view.sudo_rules()? {
+            let gid = view.group_by_name(r.group.as_bytes())?.map(|g| g.gid);
+            let mut gids = user.groups;
+            if !gid.is_some_and(|gid| gids.any(|g| g == gid)) {
+                continue;
+            }
+            let mut line = format!("%{} as {}: {}", r.group, r.runas, r.commands.join(", "));
+            if r.root_equivalent {
+                line.push_str(&format!(
+                    " (root-equivalent: in effect a shell as {})",
+                    r.runas
+                ));
+            }
+            lines.push(line);
+        }
+        Ok(lines)
+    };
+    match applying() {
+        Ok(lines) => lines.into_iter().map(Ok).collect(),
+        Err(e) => vec![Err(format!("snapshot is corrupt: {e}"))],
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The decisions of the sshd gate and PAM, on a compiled snapshot.
 
 use super::*;
-use crate::compiled::compile;
-use crate::local::LocalTables;
+use crate::host::compiled::compile;
+use crate::host::local::LocalTables;
 use crate::snapshot::{Policy, validate};
 use ssh_key::certificate::Builder;
 use ssh_key::{Algorithm, PrivateKey};
@@ -101,7 +101,7 @@ fn a_shared_account_is_entered_by_a_granted_active_person() {
     let a = decide(&w, &cert(&w.ca, 1, &["alice"], None), "deploy").unwrap();
     assert_eq!(
         (a.account.as_str(), a.person.as_str(), a.kind),
-        ("deploy", "alice", Kind::Shared)
+        ("deploy", "alice", AccountKind::Shared)
     );
     // bob is not granted; carol is granted but disabled.
     assert_eq!(
@@ -257,5 +257,49 @@ fn explain_reports_every_step() {
     assert_eq!(
         lines(&stale)[0],
         "NO snapshot snapshot is stale: issued 2026-11-25T00:00:00Z, max_age is 1d"
+    );
+}
+
+#[test]
+fn explain_names_the_rules_that_apply_and_which_are_root_equivalent() {
+    let json = r#"{"format":"roster-snapshot/1","serial":1,
+        "issued_at":"2026-01-01T00:00:00Z","valid_until":"2099-01-01T00:00:00Z",
+        "users":[
+          {"name":"alice","uid":10001,"gid":10001,"home":"/home/alice","shell":"/bin/sh",
+           "state":"active","role":"user"},
+          {"name":"bob","uid":10002,"gid":10002,"home":"/home/bob","shell":"/bin/sh",
+           "state":"active","role":"user"}],
+        "groups":[{"name":"web","gid":10010,"members":["alice","bob"]},
+                  {"name":"ops","gid":10011,"members":["alice"]},
+                  {"name":"db","gid":10012,"members":[]}],
+        "sudo":[
+          {"group":"web","commands":["/usr/bin/id -u","/usr/bin/journalctl"]},
+          {"group":"ops","commands":["/usr/bin/env"],"root_equivalent":true},
+          {"group":"db","commands":["/usr/bin/psql"],"runas":"postgres","setenv":true,
+           "root_equivalent":true}]}"#;
+    let local = LocalTables::parse("", "", "/bin/sh\n");
+    let s = validate(json.as_bytes(), &Policy::default(), &local, 0).unwrap();
+    assert!(s.findings.is_empty(), "{:?}", s.findings);
+    let bytes = compile(&s, &HostPolicy::with_defaults("h"), 0).unwrap();
+    let view = View::open(&bytes).unwrap();
+    let lines = |name: &str| {
+        let user = view.user_by_name(name.as_bytes()).unwrap().unwrap();
+        sudo_rule_lines(&view, &user)
+    };
+    assert_eq!(
+        lines("alice"),
+        [
+            Ok("%web as root: /usr/bin/id -u, /usr/bin/journalctl".to_owned()),
+            Ok(
+                "%ops as root: /usr/bin/env (root-equivalent: in effect a shell as root)"
+                    .to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        lines("bob"),
+        [Ok(
+            "%web as root: /usr/bin/id -u, /usr/bin/journalctl".to_owned()
+        )]
     );
 }

@@ -3,7 +3,7 @@
 use super::blob::BlobWriter;
 use super::{FormatError, HEADER_LEN, HostPolicy, MAGIC, REQUIRED, SECTION_LEN, Section, VERSION};
 use super::{hash_id, hash_name};
-use crate::snapshot::{Kind, Role, Snapshot, State};
+use crate::snapshot::{AccountKind, AccountState, Role, Snapshot};
 use crate::time::UnixTime;
 use std::collections::{HashMap, HashSet};
 
@@ -16,10 +16,10 @@ pub(crate) const FLAG_ROOT_EQUIVALENT: u8 = 1;
 /// Fixed part of a group record.
 pub(crate) const GROUP_FIXED: usize = 20;
 
-pub(crate) fn state_code(s: State) -> u8 {
+pub(crate) fn state_code(s: AccountState) -> u8 {
     match s {
-        State::Active => 1,
-        State::Disabled => 2,
+        AccountState::Active => 1,
+        AccountState::Disabled => 2,
     }
 }
 
@@ -31,11 +31,11 @@ pub(crate) fn role_code(r: Role) -> u8 {
     }
 }
 
-pub(crate) fn kind_code(k: Kind) -> u8 {
+pub(crate) fn kind_code(k: AccountKind) -> u8 {
     match k {
-        Kind::Person => 1,
-        Kind::Shared => 2,
-        Kind::Service => 3,
+        AccountKind::Person => 1,
+        AccountKind::Shared => 2,
+        AccountKind::Service => 3,
     }
 }
 

@@ -19,12 +19,12 @@ use ssh_key::Certificate;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::access::{self, Access, Denial};
-use crate::audit::{self, Event, Kind as EventKind};
-use crate::compiled::View;
-use crate::local::is_local_user;
-use crate::snapshot::Kind;
-use crate::store::{self, Generation, Sparse};
+use crate::host::access::{self, Access, Denial};
+use crate::host::audit::{self, Event, EventKind};
+use crate::host::compiled::View;
+use crate::host::local::is_local_user;
+use crate::host::store::{Generation, Sparse};
+use crate::snapshot::AccountKind;
 use crate::time::UnixTime;
 
 /// At most this many of a certificate's principals are looked up.
@@ -124,11 +124,11 @@ pub struct Paths {
 impl Default for Paths {
     fn default() -> Self {
         Paths {
-            snapshot: store::SNAPSHOT_PATH.into(),
-            passwd: crate::local::PASSWD_PATH.into(),
-            events: audit::EVENTS_PATH.into(),
-            skel: "/etc/skel".into(),
-            sessions: crate::sessions::SESSIONS_DIR.into(),
+            snapshot: crate::paths::SNAPSHOT.into(),
+            passwd: crate::paths::PASSWD.into(),
+            events: crate::paths::EVENTS.into(),
+            skel: crate::paths::SKEL.into(),
+            sessions: crate::paths::SESSIONS_DIR.into(),
         }
     }
 }
@@ -230,7 +230,7 @@ pub fn account(login: &mut Login<'_>) -> Verdict {
     // is what this check exists to stop.
     if generation.read_groups(&groups).is_err() {
         let view = generation.view();
-        let denial = Denial::Corrupt(crate::compiled::FormatError::BadIndex);
+        let denial = Denial::Corrupt(crate::host::compiled::FormatError::BadIndex);
         return login.deny(&view, &user, &denial, Verdict::Denied);
     }
     let view = generation.view();
@@ -297,7 +297,7 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
             return login.deny(&view, &user, &denial, Verdict::SessionError);
         }
     }
-    let malformed = |m: String| Denial::Certificate(crate::cert::CertError::Malformed(m));
+    let malformed = |m: String| Denial::Certificate(crate::host::cert::CertError::Malformed(m));
     let (cert, cert_type, blob) = match cert {
         Some(Ok(offered)) => offered,
         Some(Err(m)) => return login.deny(&view, &user, &malformed(m), Verdict::SessionError),
@@ -319,7 +319,7 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
         return login.refuse_session(&view, &user, &access.person, reason);
     }
     let audit_session = login.pam.audit_session();
-    let record = crate::sessions::Record {
+    let record = crate::host::sessions::Record {
         person: access.person.clone(),
         account: access.account.clone(),
         session: session_id(),
@@ -338,7 +338,7 @@ pub fn open_session(login: &mut Login<'_>) -> Verdict {
     // session needs one, recorded as theirs.
     match audit_session {
         Some(id) => {
-            if let Err(e) = crate::sessions::record(&login.paths.sessions, id, &record) {
+            if let Err(e) = crate::host::sessions::record(&login.paths.sessions, id, &record) {
                 let reason = format!("cannot record audit session {id}: {e}");
                 return login.refuse_session(&view, &user, &access.person, reason);
             }
@@ -402,12 +402,12 @@ pub fn close_session(login: &mut Login<'_>) -> Verdict {
         .pam
         .kept()
         .as_deref()
-        .and_then(crate::sessions::Record::from_json)
+        .and_then(crate::host::sessions::Record::from_json)
     else {
         return Verdict::Ignore;
     };
     if let Some(id) = facts.audit_session {
-        crate::sessions::forget_if_over(&login.paths.sessions, id, std::process::id());
+        crate::host::sessions::forget_if_over(&login.paths.sessions, id, std::process::id());
     }
     let generation = login.load([]);
     let view = generation.as_ref().map(Generation::view);
@@ -441,7 +441,8 @@ fn check_certificate(
     user: &str,
     cert: &Certificate,
 ) -> Result<Access, Denial> {
-    let malformed = |m: &str| Denial::Certificate(crate::cert::CertError::Malformed(m.to_owned()));
+    let malformed =
+        |m: &str| Denial::Certificate(crate::host::cert::CertError::Malformed(m.to_owned()));
     let rhost = login.pam.remote_host();
     let client: Option<IpAddr> = rhost.as_deref().and_then(|h| h.parse().ok());
     if client.is_none() && cert.critical_options().contains_key("source-address") {
@@ -476,13 +477,13 @@ pub fn parse_auth_info(info: &str) -> Result<(Certificate, &str, &str), String> 
     if certs.next().is_some() {
         return Err("more than one certificate among the methods sshd used".into());
     }
-    let cert = crate::cert::parse(t, b64).map_err(|e| e.to_string())?;
+    let cert = crate::host::cert::parse(t, b64).map_err(|e| e.to_string())?;
     Ok((cert, t, b64))
 }
 
 /// Creates the home directory if needed (never for service accounts).
 fn prepare_home(login: &Login<'_>, view: &View<'_>, access: &Access) -> Result<(), String> {
-    if !login.options.mkhomedir || access.kind == Kind::Service {
+    if !login.options.mkhomedir || access.kind == AccountKind::Service {
         return Ok(());
     }
     let user = view
@@ -491,7 +492,7 @@ fn prepare_home(login: &Login<'_>, view: &View<'_>, access: &Access) -> Result<(
         .flatten()
         .ok_or("account vanished from the snapshot")?;
     let home = Path::new(std::str::from_utf8(user.home).map_err(|_| "home is not UTF-8")?);
-    crate::home::ensure(home, user.uid, user.gid, Some(&login.paths.skel))
+    crate::host::home::ensure(home, user.uid, user.gid, Some(&login.paths.skel))
         .map(|_| ())
         .map_err(|e| format!("cannot create home {}: {e}", home.display()))
 }

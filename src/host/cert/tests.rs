@@ -251,11 +251,12 @@ fn a_tampered_certificate_never_verifies() {
 /// force-command /bin/true.
 #[test]
 fn reads_what_ssh_keygen_writes() {
-    let ca =
-        PublicKey::from_openssh(include_str!("../../tests/fixtures/certs/ca.pub").trim()).unwrap();
-    let c =
-        Certificate::from_openssh(include_str!("../../tests/fixtures/certs/alice-cert.pub").trim())
-            .unwrap();
+    let ca = PublicKey::from_openssh(include_str!("../../../tests/fixtures/certs/ca.pub").trim())
+        .unwrap();
+    let c = Certificate::from_openssh(
+        include_str!("../../../tests/fixtures/certs/alice-cert.pub").trim(),
+    )
+    .unwrap();
     let h = HostPolicy {
         max_cert_lifetime_secs: u64::MAX,
         ..host()

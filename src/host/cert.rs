@@ -12,7 +12,7 @@ use ssh_key::{Algorithm, Certificate, HashAlg, PublicKey};
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::compiled::HostPolicy;
+use crate::host::compiled::HostPolicy;
 use crate::time::{UnixTime, format_duration, format_rfc3339};
 
 /// The extension a certificate carries to be valid only on some hosts: a

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use crate::compiled::Header;
+use crate::host::compiled::Header;
 use crate::time::{UnixTime, format_duration, format_rfc3339};
 
 /// How a snapshot stands at a given time.
