@@ -1,4 +1,5 @@
-//! Replacing files so that readers see the old or the new ones, never a mix.
+//! Files: replacing them so that readers see the old or the new ones, never
+//! a mix, and reading them with the path in the error.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -200,6 +201,58 @@ fn remove_stale_where(dir: &Path, wanted: impl Fn(&str) -> bool) {
 /// On any error `path` is untouched and no temporary file is left.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     stage(path, bytes, mode)?.commit()
+}
+
+/// A file that could not be read or written, and why: every command's
+/// message for it names the path.
+#[derive(Debug)]
+pub struct FileError {
+    pub path: PathBuf,
+    pub problem: FileProblem,
+}
+
+#[derive(Debug)]
+pub enum FileProblem {
+    Io(io::Error),
+    NotUtf8,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.problem {
+            FileProblem::Io(e) => write!(f, "{}: {e}", self.path.display()),
+            FileProblem::NotUtf8 => write!(f, "{}: not UTF-8", self.path.display()),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+impl FileError {
+    pub fn io(path: &Path, error: io::Error) -> FileError {
+        FileError {
+            path: path.to_owned(),
+            problem: FileProblem::Io(error),
+        }
+    }
+}
+
+/// The whole of `path`.
+pub fn read(path: &Path) -> Result<Vec<u8>, FileError> {
+    fs::read(path).map_err(|e| FileError::io(path, e))
+}
+
+/// The whole of `path`, which must be UTF-8.
+pub fn read_text(path: &Path) -> Result<String, FileError> {
+    String::from_utf8(read(path)?).map_err(|_| FileError {
+        path: path.to_owned(),
+        problem: FileProblem::NotUtf8,
+    })
+}
+
+/// [`write_atomic`], with the path in the error.
+pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
+    write_atomic(path, bytes, mode).map_err(|e| FileError::io(path, e))
 }
 
 #[cfg(test)]

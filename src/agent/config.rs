@@ -181,11 +181,18 @@ struct RawRoles {
     admin_gid: u32,
 }
 
+/// `[roles] admin_group`'s default: the group whose members get sudo from
+/// the shipped /etc/sudoers.d/roster (debian/sudoers.d/roster names it; a
+/// unit test keeps the two and docs/examples/roster.toml in step).
+pub const ADMIN_GROUP: &str = "roster-admins";
+/// `[roles] admin_gid`'s default.
+pub const ADMIN_GID: u32 = 9999;
+
 impl Default for RawRoles {
     fn default() -> Self {
         RawRoles {
-            admin_group: "roster-admins".into(),
-            admin_gid: 9999,
+            admin_group: ADMIN_GROUP.into(),
+            admin_gid: ADMIN_GID,
         }
     }
 }
@@ -558,5 +565,17 @@ events = \"/t/events.jsonl\"\n",
             e.to_string(),
             "no configuration at /nonexistent/roster.toml (see roster.toml(5))"
         );
+    }
+
+    #[test]
+    fn the_shipped_files_name_the_default_admin_group() {
+        let sudoers = include_str!("../../debian/sudoers.d/roster");
+        assert!(
+            sudoers.contains(&format!("\n%{ADMIN_GROUP} ALL=(ALL:ALL) NOPASSWD: ALL\n")),
+            "{sudoers}"
+        );
+        let example = include_str!("../../docs/examples/roster.toml");
+        assert!(example.contains(&format!("\n#admin_group = \"{ADMIN_GROUP}\"\n")));
+        assert!(example.contains(&format!("\n#admin_gid = {ADMIN_GID}\n")));
     }
 }

@@ -97,8 +97,66 @@ impl Revocations for View<'_> {
     }
 }
 
+/// A rule about the account itself: `Ok` with the words `roster explain`
+/// shows when it holds, or the [`Denial`] whose words are the event's
+/// reason, the log line and `roster explain`'s, all from its one `Display`.
+type AccountRule = fn(&UserEntry<'_>) -> Result<String, Denial>;
+
+/// The account rules, in the order they apply: [`check_account`] stops at
+/// the first that fails; [`explain`] shows every one.
+const ACCOUNT_RULES: [(&str, AccountRule); 2] = [("state", rule_state), ("role", rule_role)];
+
+fn rule_state(user: &UserEntry<'_>) -> Result<String, Denial> {
+    match user.state {
+        AccountState::Active => Ok("active".into()),
+        AccountState::Disabled => Err(Denial::Disabled),
+    }
+}
+
+fn rule_role(user: &UserEntry<'_>) -> Result<String, Denial> {
+    match user.role {
+        Role::Admin => Ok("admin".into()),
+        Role::User => Ok("user".into()),
+        Role::None => Err(Denial::NoRole),
+    }
+}
+
+/// sudo: the admin role, or a sudo rule of the snapshot that applies.
+fn rule_sudo(user: &UserEntry<'_>) -> Result<String, Denial> {
+    if user.role == Role::Admin {
+        Ok("admin role: sudo allowed, re-checked on every sudo".into())
+    } else if user.sudo_rules {
+        // A sudo rule lets a user run its commands; sudo's policy limits which.
+        Ok("sudo rules of the snapshot apply: only their commands".into())
+    } else {
+        Err(Denial::NotAdmin)
+    }
+}
+
+/// The snapshot rule: issued within `max_age` and not expired
+/// ([`Freshness`], the one definition `roster status` uses too).
+fn rule_fresh(view: &View<'_>, host: &HostPolicy, now: UnixTime) -> Result<String, Denial> {
+    let header = view.header();
+    match Freshness::of(header, host.max_age_secs, now) {
+        fresh @ Freshness::Fresh { .. } => Ok(format!(
+            "serial {}, {fresh}, max_age {}, valid until {}",
+            header.serial,
+            format_duration(host.max_age_secs),
+            format_rfc3339(header.valid_until)
+        )),
+        not => Err(Denial::NotFresh(not)),
+    }
+}
+
+fn check_user(user: &UserEntry<'_>) -> Result<(), Denial> {
+    for (_, rule) in ACCOUNT_RULES {
+        rule(user)?;
+    }
+    Ok(())
+}
+
 /// The account-level checks, without a certificate (PAM's account phase has
-/// none): the snapshot is fresh and the user active with a role.
+/// none): the snapshot is fresh and every account rule holds.
 /// `Ok(None)`: not a snapshot user at all (local accounts are not ours).
 pub fn check_account<'a>(
     view: &View<'a>,
@@ -108,13 +166,12 @@ pub fn check_account<'a>(
     let Some(user) = view.user_by_name(account.as_bytes())? else {
         return Ok(None);
     };
-    check_fresh(view, &view.host_policy()?, now)?;
+    rule_fresh(view, &view.host_policy()?, now)?;
     check_user(&user)?;
     Ok(Some(user))
 }
 
-/// sudo's account phase: the account checks and the admin role (or a sudo
-/// rule that applies to the user), held now.
+/// sudo's account phase: the account checks and the sudo rule, held now.
 ///
 /// sudoers matches `%group` rules against the groups of the calling
 /// process, which were set at login and survive any change to the snapshot
@@ -141,28 +198,8 @@ pub fn check_sudo<'a>(
             });
         }
     }
-    // A sudo rule lets a user run its commands; sudo's policy limits which.
-    if user.role != Role::Admin && !user.sudo_rules {
-        return Err(Denial::NotAdmin);
-    }
+    rule_sudo(&user)?;
     Ok(Some(user))
-}
-
-fn check_fresh(view: &View<'_>, host: &HostPolicy, now: UnixTime) -> Result<(), Denial> {
-    match Freshness::of(view.header(), host.max_age_secs, now) {
-        Freshness::Fresh { .. } => Ok(()),
-        not => Err(Denial::NotFresh(not)),
-    }
-}
-
-fn check_user(user: &UserEntry<'_>) -> Result<(), Denial> {
-    if user.state != AccountState::Active {
-        return Err(Denial::Disabled);
-    }
-    if user.role == Role::None {
-        return Err(Denial::NoRole);
-    }
-    Ok(())
 }
 
 /// The full decision for a login with a certificate at `now`: the snapshot
@@ -318,17 +355,7 @@ pub fn explain(
     };
     let fresh = add(
         "snapshot",
-        check_fresh(view, &host, now)
-            .map_err(|d| d.to_string())
-            .map(|()| {
-                format!(
-                    "serial {}, {}, max_age {}, valid until {}",
-                    view.header().serial,
-                    Freshness::of(view.header(), host.max_age_secs, now),
-                    format_duration(host.max_age_secs),
-                    format_rfc3339(view.header().valid_until)
-                )
-            }),
+        rule_fresh(view, &host, now).map_err(|d| d.to_string()),
     );
     let user = match view.user_by_name(account.as_bytes()) {
         Ok(Some(u)) => u,
@@ -363,22 +390,10 @@ pub fn explain(
         "account",
         Ok(format!("{account}: {kind}, uid {}", user.uid)),
     );
-    let active = add(
-        "state",
-        match user.state {
-            AccountState::Active => Ok("active".into()),
-            AccountState::Disabled => Err(Denial::Disabled.to_string()),
-        },
-    );
-    let role = add(
-        "role",
-        match user.role {
-            Role::Admin => Ok("admin".into()),
-            Role::User => Ok("user".into()),
-            Role::None => Err(Denial::NoRole.to_string()),
-        },
-    );
-    let mut allowed = fresh && active && role;
+    let mut allowed = fresh;
+    for (step, rule) in ACCOUNT_RULES {
+        allowed &= add(step, rule(&user).map_err(|d| d.to_string()));
+    }
     if let Some(cert) = certificate {
         let cas = trusted_cas(view).unwrap_or_default();
         let rules = Rules {
@@ -407,17 +422,7 @@ pub fn explain(
             );
         }
     }
-    let sudo = allowed && (user.role == Role::Admin || user.sudo_rules);
-    add(
-        "sudo",
-        if user.role == Role::Admin {
-            Ok("admin role: sudo allowed, re-checked on every sudo".into())
-        } else if user.sudo_rules {
-            Ok("sudo rules of the snapshot apply: only their commands".into())
-        } else {
-            Err(Denial::NotAdmin.to_string())
-        },
-    );
+    let sudo = add("sudo", rule_sudo(&user).map_err(|d| d.to_string())) && allowed;
     for rule in sudo_rule_lines(view, &user) {
         add("sudo rule", rule);
     }

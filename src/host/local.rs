@@ -6,6 +6,7 @@
 //! the local files belong to the host, not to us.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 /// Names and ids in use by local accounts, and the shells the host allows.
 #[derive(Debug, Default, Clone)]
@@ -19,6 +20,20 @@ pub struct LocalTables {
 
 impl LocalTables {
     /// Builds the tables from the text of passwd(5), group(5) and shells(5).
+    /// The tables from their files.
+    pub fn read(
+        passwd: &Path,
+        group: &Path,
+        shells: &Path,
+    ) -> Result<LocalTables, crate::install::FileError> {
+        use crate::install::read_text;
+        Ok(LocalTables::parse(
+            &read_text(passwd)?,
+            &read_text(group)?,
+            &read_text(shells)?,
+        ))
+    }
+
     pub fn parse(passwd: &str, group: &str, shells: &str) -> LocalTables {
         let mut t = LocalTables::default();
         for (name, id) in colon_entries(passwd, 2) {
@@ -47,7 +62,7 @@ impl LocalTables {
 /// Whether `name` has a line in the passwd file at `passwd`. An account created
 /// locally after the last sync is not in the compiled snapshot's exclusions yet;
 /// the sshd gate and PAM ask this first, so the snapshot never decides for it.
-pub fn is_local_user(passwd: &std::path::Path, name: &str) -> bool {
+pub fn is_local_user(passwd: &Path, name: &str) -> bool {
     std::fs::read_to_string(passwd)
         .is_ok_and(|text| colon_entries(&text, 2).any(|(n, _)| n == name))
 }

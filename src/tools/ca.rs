@@ -8,7 +8,7 @@ use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
 use std::fmt;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::host::cert::{HOST_BINDING_EXTENSION, parse_cidr_list};
 use crate::host::compiled::HostPolicy;
@@ -199,6 +199,73 @@ pub fn sign(
         b.critical_option("force-command", cmd).map_err(sshkey)?;
     }
     b.sign(ca).map_err(sshkey)
+}
+
+/// What `roster ca sign` was asked.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SignArgs {
+    pub ca: PathBuf,
+    pub pubkey: PathBuf,
+    /// KEY-cert.pub beside the key (as ssh-keygen does) unless given.
+    pub output: Option<PathBuf>,
+    /// As given to --ttl, like 10m or 8h.
+    pub ttl: String,
+    pub user: String,
+    pub hosts: Vec<String>,
+    pub source_address: Option<String>,
+    pub force_command: Option<String>,
+}
+
+/// The certificate written and where.
+pub struct Signed {
+    pub path: PathBuf,
+    pub certificate: Certificate,
+}
+
+impl fmt::Display for Signed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.certificate;
+        writeln!(
+            f,
+            "wrote {}: {} (serial {}), valid until {}",
+            self.path.display(),
+            c.key_id(),
+            c.serial(),
+            format_rfc3339(c.valid_before() as UnixTime)
+        )
+    }
+}
+
+/// [`sign`] for the key in `args.pubkey` with the CA in `args.ca`, written
+/// to a file.
+pub fn sign_file(args: &SignArgs, now: UnixTime) -> Result<Signed, super::Error> {
+    use super::Error;
+    let ttl_secs =
+        crate::time::parse_duration(&args.ttl).ok_or_else(|| Error::Ttl(args.ttl.clone()))?;
+    let text = crate::install::read_text(&args.pubkey)?;
+    let key = PublicKey::from_openssh(text.trim()).map_err(|error| Error::Key {
+        path: args.pubkey.clone(),
+        error,
+    })?;
+    let request = Request {
+        user: args.user.clone(),
+        hosts: args.hosts.clone(),
+        ttl_secs,
+        source_address: args.source_address.clone(),
+        force_command: args.force_command.clone(),
+    };
+    let certificate = sign(&load(&args.ca)?, &key, &request, now)?;
+    let path = args.output.clone().unwrap_or_else(|| {
+        let name = args.pubkey.to_string_lossy();
+        PathBuf::from(format!(
+            "{}-cert.pub",
+            name.strip_suffix(".pub").unwrap_or(&name)
+        ))
+    });
+    let line = certificate.to_openssh().map_err(Error::Encode)?;
+    std::fs::write(&path, format!("{line}\n"))
+        .map_err(|e| crate::install::FileError::io(&path, e))?;
+    Ok(Signed { path, certificate })
 }
 
 #[cfg(test)]

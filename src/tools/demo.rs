@@ -40,6 +40,7 @@ const HTTP: &str = "127.0.0.1:8080";
 const PEOPLE: [&str; 4] = ["alice", "bob", "carol", "deploy"];
 
 /// A step that did not go as the story says: what was expected and what happened.
+#[derive(Debug)]
 pub struct StepFailed(pub String);
 
 /// The outer half: checks, installs what is missing, runs the story in fresh

@@ -303,3 +303,30 @@ fn explain_names_the_rules_that_apply_and_which_are_root_equivalent() {
         )]
     );
 }
+
+#[test]
+fn explain_words_a_refusal_exactly_as_the_login_refuses_it() {
+    let w = world("");
+    let view = View::open(&w.bytes).unwrap();
+    let later = NOW + 40 * 86_400;
+    for (account, now, step) in [
+        ("carol", NOW, "state"),
+        ("nora", NOW, "role"),
+        ("bob", later, "snapshot"),
+    ] {
+        let refused = check_account(&view, account, now).unwrap_err().to_string();
+        let x = explain(&view, account, None, None, now);
+        let failed: Vec<(&str, &str)> = x
+            .steps
+            .iter()
+            .filter(|s| !s.ok && s.step != "sudo")
+            .map(|s| (s.step.as_str(), s.detail.as_str()))
+            .collect();
+        assert_eq!(failed, [(step, refused.as_str())], "{account}");
+        assert!(!x.allowed);
+    }
+    let no_sudo = check_sudo(&view, "bob", &[], NOW).unwrap_err().to_string();
+    let x = explain(&view, "bob", None, None, NOW);
+    let sudo = x.steps.iter().find(|s| s.step == "sudo").unwrap();
+    assert_eq!((sudo.ok, sudo.detail.as_str()), (false, no_sudo.as_str()));
+}
