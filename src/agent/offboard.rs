@@ -555,17 +555,10 @@ mod tests {
             .expect("a new audit session id (needs root and an audit-enabled kernel)");
         assert_ne!(Some(id), session_of("self"));
         let record = crate::host::sessions::Record {
-            person: "zed".into(),
             account: "deploy".into(),
             session: "1".into(),
-            key_id: "zed@laptop".into(),
-            serial: 1,
-            ca: "SHA256:x".into(),
-            start: 0,
-            client: None,
-            cert_type: String::new(),
-            certificate: String::new(),
             audit_session: Some(id),
+            ..crate::host::sessions::example("zed")
         };
         crate::host::sessions::record(&sessions.join("sessions"), id, &record).unwrap();
         let who = Offboarded {

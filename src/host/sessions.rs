@@ -142,25 +142,28 @@ fn ensure_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// A record of `person` in their own account (audit session 7, no
+/// certificate), for the unit tests of whoever reads records.
+#[cfg(test)]
+pub(crate) fn example(person: &str) -> Record {
+    Record {
+        person: person.into(),
+        account: person.into(),
+        session: "s".into(),
+        key_id: format!("{person}@laptop"),
+        serial: 1,
+        ca: "SHA256:x".into(),
+        start: 0,
+        client: None,
+        cert_type: String::new(),
+        certificate: String::new(),
+        audit_session: Some(7),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn of(person: &str) -> Record {
-        Record {
-            person: person.into(),
-            account: person.into(),
-            session: "s".into(),
-            key_id: format!("{person}@laptop"),
-            serial: 1,
-            ca: "SHA256:x".into(),
-            start: 0,
-            client: None,
-            cert_type: String::new(),
-            certificate: String::new(),
-            audit_session: Some(7),
-        }
-    }
 
     #[test]
     fn records_are_found_by_person_and_forgotten_when_the_session_is_over() {
@@ -168,17 +171,17 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let sessions = dir.join("sessions");
         if rustix::process::geteuid().is_root() {
-            record(&sessions, 7, &of("alice")).unwrap();
-            record(&sessions, 9, &of("bob")).unwrap();
-            record(&sessions, 11, &of("alice")).unwrap();
+            record(&sessions, 7, &example("alice")).unwrap();
+            record(&sessions, 9, &example("bob")).unwrap();
+            record(&sessions, 11, &example("alice")).unwrap();
             assert_eq!(of_person(&sessions, "alice"), HashSet::from([7, 11]));
-            assert!(all(&sessions).contains(&(9, of("bob"))));
+            assert!(all(&sessions).contains(&(9, example("bob"))));
             // No process runs in session 7 (ids are never reused within a boot).
             forget_if_over(&sessions, 7, std::process::id());
             assert_eq!(of_person(&sessions, "alice"), HashSet::from([11]));
         } else {
             // Not root: the folder it creates is the caller's, which is refused.
-            assert!(record(&sessions, 7, &of("alice")).is_err());
+            assert!(record(&sessions, 7, &example("alice")).is_err());
         }
         fs::remove_dir_all(&dir).unwrap();
     }

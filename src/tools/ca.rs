@@ -6,12 +6,12 @@
 use ssh_key::certificate::{Builder, CertType};
 use ssh_key::{Algorithm, Certificate, LineEnding, PrivateKey, PublicKey};
 use std::fmt;
-use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use crate::host::cert::{HOST_BINDING_EXTENSION, parse_cidr_list};
 use crate::host::compiled::HostPolicy;
+use crate::install::FileError;
 use crate::snapshot::valid_name;
 use crate::time::{UnixTime, format_rfc3339};
 
@@ -32,19 +32,58 @@ const DEFAULT_EXTENSIONS: [&str; 5] = [
 /// run a little behind the CA's.
 const BACKDATE_SECS: u64 = 60;
 
+/// Why the CA could not be made, read or sign: a variant per cause.
 #[derive(Debug)]
 pub enum CaError {
-    Io(String, io::Error),
-    Key(String),
-    Invalid(String),
+    /// A file of the CA folder could not be read or written.
+    File(FileError),
+    /// `init` found a CA key already there.
+    Exists(PathBuf),
+    /// The CA key file is not an OpenSSH private key.
+    NotAKey {
+        path: PathBuf,
+        error: ssh_key::Error,
+    },
+    /// Making, encoding or signing a key or certificate failed.
+    Key(ssh_key::Error),
+    NoRandomness(String),
+    BadUser(String),
+    Ttl {
+        min: u64,
+        max: u64,
+    },
+    BadHost(String),
+    BadSourceAddress {
+        list: String,
+        why: String,
+    },
+    EmptyForceCommand,
 }
 
 impl fmt::Display for CaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Io(what, e) => write!(f, "{what}: {e}"),
-            Self::Key(e) => write!(f, "{e}"),
-            Self::Invalid(e) => write!(f, "{e}"),
+            Self::File(e) => e.fmt(f),
+            Self::Exists(path) => write!(
+                f,
+                "{}: a CA key is already there; roster never overwrites one",
+                path.display()
+            ),
+            Self::NotAKey { path, error } => write!(f, "{}: {error}", path.display()),
+            Self::Key(e) => e.fmt(f),
+            Self::NoRandomness(e) => write!(f, "no randomness for the serial: {e}"),
+            Self::BadUser(user) => write!(f, "{user:?} is not a valid user name"),
+            Self::Ttl { min, max } => write!(
+                f,
+                "ttl must be between {min}s and {max}s: hosts refuse longer-lived certificates \
+                 by default (their [certificates] max_lifetime; keep the ttl within it)"
+            ),
+            Self::BadHost(h) => write!(
+                f,
+                "host or label {h:?}: use letters, digits, '-', '_' and '.'"
+            ),
+            Self::BadSourceAddress { list, why } => write!(f, "source address {list:?}: {why}"),
+            Self::EmptyForceCommand => f.write_str("force-command is empty"),
         }
     }
 }
@@ -58,53 +97,43 @@ fn rng() -> ssh_key::rand_core::UnwrapErr<ssh_key::getrandom::SysRng> {
 /// Creates `dir` (0700) with a new ed25519 CA key (`ca`, 0600) and its
 /// public key (`ca.pub`). Refuses to overwrite an existing CA.
 pub fn init(dir: &Path) -> Result<PublicKey, CaError> {
-    let io = |what: &str| {
-        let what = format!("{}: {what}", dir.display());
-        move |e| CaError::Io(what, e)
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |e| CaError::File(FileError::io(&path, e))
     };
     let key_path = dir.join(KEY_FILE);
     if key_path.exists() {
-        return Err(CaError::Invalid(format!(
-            "{}: a CA key is already there; roster never overwrites one",
-            key_path.display()
-        )));
+        return Err(CaError::Exists(key_path));
     }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(io("create"))?;
+        .map_err(io(dir))?;
     // Also when the directory already existed: the CA key's folder is private.
     std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(io("chmod"))?;
-    let mut key = PrivateKey::random(&mut rng(), Algorithm::Ed25519)
-        .map_err(|e| CaError::Key(e.to_string()))?;
+        .map_err(io(dir))?;
+    let mut key = PrivateKey::random(&mut rng(), Algorithm::Ed25519).map_err(CaError::Key)?;
     // The comment travels in ca.pub and snapshots: no local path in it.
     key.set_comment("roster-user-ca");
-    let private = key
-        .to_openssh(LineEnding::LF)
-        .map_err(|e| CaError::Key(e.to_string()))?;
-    let public = key
-        .public_key()
-        .to_openssh()
-        .map_err(|e| CaError::Key(e.to_string()))?;
+    let private = key.to_openssh(LineEnding::LF).map_err(CaError::Key)?;
+    let public = key.public_key().to_openssh().map_err(CaError::Key)?;
     // Both files are written before either appears.
     let staged_key =
-        crate::install::stage(&key_path, private.as_bytes(), 0o600).map_err(io("ca"))?;
+        crate::install::stage(&key_path, private.as_bytes(), 0o600).map_err(io(&key_path))?;
     let pub_path = dir.join(format!("{KEY_FILE}.pub"));
     let staged_pub = crate::install::stage(&pub_path, format!("{public}\n").as_bytes(), 0o644)
-        .map_err(io("ca.pub"))?;
-    staged_pub.commit().map_err(io("ca.pub"))?;
-    staged_key.commit().map_err(io("ca"))?;
+        .map_err(io(&pub_path))?;
+    staged_pub.commit().map_err(io(&pub_path))?;
+    staged_key.commit().map_err(io(&key_path))?;
     Ok(key.public_key().clone())
 }
 
 /// Reads the CA key of a directory made by [`init`].
 pub fn load(dir: &Path) -> Result<PrivateKey, CaError> {
     let path = dir.join(KEY_FILE);
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| CaError::Io(path.display().to_string(), e))?;
-    PrivateKey::from_openssh(&text).map_err(|e| CaError::Key(format!("{}: {e}", path.display())))
+    let text = crate::install::read_text(&path).map_err(CaError::File)?;
+    PrivateKey::from_openssh(&text).map_err(|error| CaError::NotAKey { path, error })
 }
 
 /// What a certificate is for.
@@ -129,17 +158,13 @@ pub fn sign(
     req: &Request,
     now: UnixTime,
 ) -> Result<Certificate, CaError> {
-    let invalid = |m: String| CaError::Invalid(m);
-    valid_name(&req.user)
-        .map_err(|_| invalid(format!("{:?} is not a valid user name", req.user)))?;
+    valid_name(&req.user).map_err(|_| CaError::BadUser(req.user.clone()))?;
     let max = HostPolicy::with_defaults("").max_cert_lifetime_secs;
     if !(BACKDATE_SECS * 2..=max).contains(&req.ttl_secs) {
-        return Err(invalid(format!(
-            "ttl must be between {}s and {}s: hosts refuse longer-lived certificates by default \
-             (their [certificates] max_lifetime; keep the ttl within it)",
-            BACKDATE_SECS * 2,
-            max
-        )));
+        return Err(CaError::Ttl {
+            min: BACKDATE_SECS * 2,
+            max,
+        });
     }
     for h in &req.hosts {
         if h.is_empty()
@@ -147,21 +172,22 @@ pub fn sign(
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
-            return Err(invalid(format!(
-                "host or label {h:?}: use letters, digits, '-', '_' and '.'"
-            )));
+            return Err(CaError::BadHost(h.clone()));
         }
     }
     if let Some(list) = &req.source_address {
-        parse_cidr_list(list).map_err(|e| invalid(format!("source address {list:?}: {e}")))?;
+        parse_cidr_list(list).map_err(|why| CaError::BadSourceAddress {
+            list: list.clone(),
+            why,
+        })?;
     }
     if req.force_command.as_deref() == Some("") {
-        return Err(invalid("force-command is empty".into()));
+        return Err(CaError::EmptyForceCommand);
     }
     // The lifetime is the ttl, its first minute in the past.
     let now = u64::try_from(now).unwrap_or(0);
     let after = now.saturating_sub(BACKDATE_SECS);
-    let sshkey = |e: ssh_key::Error| CaError::Key(e.to_string());
+    let sshkey = CaError::Key;
     let mut b = Builder::new_with_random_nonce(
         &mut rng(),
         key.key_data().clone(),
@@ -170,8 +196,7 @@ pub fn sign(
     )
     .map_err(sshkey)?;
     let mut serial = [0u8; 8];
-    ssh_key::getrandom::fill(&mut serial)
-        .map_err(|e| CaError::Key(format!("no randomness for the serial: {e}")))?;
+    ssh_key::getrandom::fill(&mut serial).map_err(|e| CaError::NoRandomness(e.to_string()))?;
     // Unique, and naming the person and the time: revoking one key ID
     // never hits another certificate signed in the same second.
     let serial = u64::from_le_bytes(serial);
@@ -285,7 +310,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("roster-ca-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let public = init(&dir).unwrap();
-        assert!(init(&dir).is_err(), "an existing CA was overwritten");
+        assert!(
+            matches!(init(&dir), Err(CaError::Exists(_))),
+            "an existing CA was overwritten"
+        );
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&dir), mode(&dir.join("ca"))), (0o700, 0o600));
