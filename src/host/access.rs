@@ -482,4 +482,4 @@ fn sudo_rule_lines(view: &View<'_>, user: &UserEntry<'_>) -> Vec<Result<String, 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

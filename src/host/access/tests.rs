@@ -1,4 +1,5 @@
-//! The decisions of the sshd gate and PAM, on a compiled snapshot.
+//! The decisions of the sshd gate and PAM, on a compiled snapshot. The
+//! world and certificates here serve the gate's tests too.
 
 use super::*;
 use crate::host::compiled::compile;
@@ -7,19 +8,19 @@ use crate::snapshot::{Policy, validate};
 use ssh_key::certificate::Builder;
 use ssh_key::{Algorithm, PrivateKey};
 
-const NOW: i64 = 1_795_600_800;
+pub(crate) const NOW: i64 = 1_795_600_800;
 
-fn key() -> PrivateKey {
+pub(crate) fn key() -> PrivateKey {
     let mut rng = ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng);
     PrivateKey::random(&mut rng, Algorithm::Ed25519).unwrap()
 }
 
-struct World {
-    ca: PrivateKey,
-    bytes: Vec<u8>,
+pub(crate) struct World {
+    pub(crate) ca: PrivateKey,
+    pub(crate) bytes: Vec<u8>,
 }
 
-fn world(revoked_serials: &str) -> World {
+pub(crate) fn world(revoked_serials: &str) -> World {
     let ca = key();
     let ca_line = ca.public_key().to_openssh().unwrap();
     let user = |name: &str, uid: u32, state: &str, role: &str, kind: &str| {
@@ -49,7 +50,7 @@ fn world(revoked_serials: &str) -> World {
     World { ca, bytes }
 }
 
-fn cert(
+pub(crate) fn cert(
     signer: &PrivateKey,
     serial: u64,
     principals: &[&str],
