@@ -215,6 +215,8 @@ pub struct FileError {
 pub enum FileProblem {
     Io(io::Error),
     NotUtf8,
+    /// Read, but not what it should hold (the parser's words).
+    Malformed(String),
 }
 
 impl std::fmt::Display for FileError {
@@ -222,6 +224,7 @@ impl std::fmt::Display for FileError {
         match &self.problem {
             FileProblem::Io(e) => write!(f, "{}: {e}", self.path.display()),
             FileProblem::NotUtf8 => write!(f, "{}: not UTF-8", self.path.display()),
+            FileProblem::Malformed(why) => write!(f, "{}: {why}", self.path.display()),
         }
     }
 }

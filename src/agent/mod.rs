@@ -53,7 +53,7 @@ mod error {
         /// The signal handlers of `roster agent`.
         Signals(std::io::Error),
         /// The state file is unreadable: nothing is known about the syncs.
-        History(String),
+        History(FileError),
         /// The installed snapshot cannot be read.
         Snapshot(LoadError),
         NotACertificate {
@@ -89,7 +89,7 @@ mod error {
                 Self::Source(e) => e.fmt(f),
                 Self::Sync(e) => e.fmt(f),
                 Self::Signals(e) => write!(f, "cannot handle signals: {e}"),
-                Self::History(e) => f.write_str(e),
+                Self::History(e) => e.fmt(f),
                 Self::Snapshot(e) => write!(
                     f,
                     "{}: {e}: no snapshot user can log in",

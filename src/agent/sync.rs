@@ -13,7 +13,7 @@ use crate::agent::sudoers;
 use crate::host::compiled::{FormatError, View, compile};
 use crate::host::freshness::Freshness;
 use crate::host::local::LocalTables;
-use crate::install::{self, write_atomic};
+use crate::install::{self, FileError, FileProblem, write_atomic};
 use crate::snapshot::signature::{self, SignatureError};
 use crate::snapshot::{SourceError, validate};
 use crate::time::UnixTime;
@@ -51,14 +51,15 @@ pub struct History {
 }
 
 impl History {
-    pub fn load(dir: &Path) -> Result<History, String> {
+    pub fn load(dir: &Path) -> Result<History, FileError> {
         let path = dir.join(STATE_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-            }
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| FileError {
+                path,
+                problem: FileProblem::Malformed(e.to_string()),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(e) => Err(FileError::io(&path, e)),
         }
     }
 
