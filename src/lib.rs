@@ -25,6 +25,7 @@
 pub mod agent;
 pub mod host;
 pub mod install;
+pub mod local;
 pub mod paths;
 pub mod snapshot;
 pub mod time;

@@ -13,7 +13,7 @@
 use std::sync::OnceLock;
 
 use roster::host::compiled::HostPolicy;
-use roster::host::local::LocalTables;
+use roster::local::LocalTables;
 use roster::snapshot::{AdminGroup, Policy};
 use roster::time::UnixTime;
 

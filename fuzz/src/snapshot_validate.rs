@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use roster::host::compiled::{GroupEntry, SudoRuleEntry, UserEntry, View, compile};
-use roster::host::local::LocalTables;
+use roster::local::LocalTables;
 use roster::snapshot::{
     AccountKind, Policy, Role, Snapshot, AccountState, root_equivalence, valid_name, validate,
 };

@@ -129,7 +129,7 @@ impl Packer<'_> {
 mod tests {
     use super::*;
     use roster::host::compiled::{View, compile};
-    use roster::host::local::LocalTables;
+    use roster::local::LocalTables;
     use roster::snapshot::{Policy, validate};
 
     fn sample() -> Vec<u8> {

@@ -7,9 +7,10 @@ use std::path::Path;
 
 use crate::host::access::authorize;
 use crate::host::audit::{Event, EventKind};
+use crate::host::cert;
 use crate::host::login::MAX_LOOKUPS;
 use crate::host::store::{Generation, Sparse};
-use crate::host::{cert, local};
+use crate::local;
 use crate::paths;
 use crate::time::UnixTime;
 

@@ -10,9 +10,10 @@ use ssh_key::Certificate;
 use super::Error;
 use crate::host::access::{Explanation, explain};
 use crate::host::audit::{self, Event};
+use crate::host::cert;
 use crate::host::store::Generation;
-use crate::host::{cert, local};
 use crate::install::read_text;
+use crate::local;
 use crate::paths;
 use crate::time::{UnixTime, format_duration, format_rfc3339, parse_duration, parse_rfc3339};
 

@@ -19,6 +19,8 @@ pub mod offboard;
 #[cfg(feature = "agent")]
 pub mod run;
 #[cfg(feature = "agent")]
+pub mod state;
+#[cfg(feature = "agent")]
 pub mod status;
 pub mod sudoers;
 #[cfg(feature = "agent")]

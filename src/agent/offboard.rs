@@ -198,7 +198,7 @@ pub struct Host<'a> {
 pub fn carry_out(host: &Host<'_>, now: UnixTime) -> std::io::Result<Vec<Event>> {
     // One at a time with syncs (the agent's and an operator's): the journal
     // is read, carried out and removed under the state folder's lock.
-    let _lock = crate::agent::sync::lock_state(host.state_dir)?;
+    let _lock = crate::agent::state::lock_state(host.state_dir)?;
     let installed = std::fs::read(host.state_dir.join(crate::paths::SNAPSHOT_FILE)).ok();
     let view = installed.as_deref().and_then(|b| View::open(b).ok());
     let mut events = Vec::new();
@@ -397,7 +397,7 @@ fn terminate_with_logind(uid: u32) -> bool {
 mod tests {
     use super::*;
     use crate::host::compiled::{HostPolicy, compile};
-    use crate::host::local::LocalTables;
+    use crate::local::LocalTables;
     use crate::snapshot::{Policy, validate};
 
     fn snapshot(users: &str) -> Snapshot {

@@ -12,7 +12,7 @@ use super::fetch::Source;
 use super::offboard;
 use super::sync::{Synced, sync_once};
 use crate::host::audit;
-use crate::host::local::LocalTables;
+use crate::local::LocalTables;
 use crate::paths;
 use crate::time::{UnixTime, format_duration};
 

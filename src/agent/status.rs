@@ -6,7 +6,8 @@ use std::fmt;
 
 use super::Error;
 use super::config::Config;
-use super::sync::{Health, History, installed_serial};
+use super::state::History;
+use super::sync::{Health, installed_serial};
 use crate::paths::SNAPSHOT_FILE;
 use crate::time::{UnixTime, format_duration, format_rfc3339};
 

@@ -2,18 +2,18 @@
 //! compile → install atomically. Any failure installs nothing: the last good
 //! snapshot keeps serving.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::agent::config::Config;
 use crate::agent::fetch::{Fetch, FetchError, Fetched, Validators};
 use crate::agent::offboard::{self, Offboarded};
+use crate::agent::state::{History, lock_state};
 use crate::agent::sudoers;
 use crate::host::compiled::{FormatError, View, compile};
 use crate::host::freshness::Freshness;
-use crate::host::local::LocalTables;
-use crate::install::{self, FileError, FileProblem, write_atomic};
+use crate::install;
+use crate::local::LocalTables;
 use crate::snapshot::signature::{self, SignatureError};
 use crate::snapshot::{SourceError, validate};
 use crate::time::UnixTime;
@@ -21,53 +21,6 @@ use crate::time::UnixTime;
 use crate::paths::{OFFBOARDING_FILE, SNAPSHOT_FILE, STATE_FILE, USER_CA_FILE, VISUDO};
 /// At most this many dropped-entry lines are kept in the state file.
 const MAX_FINDINGS: usize = 1000;
-
-/// What the agent remembers between runs; `roster status` prints it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct History {
-    pub source: String,
-    pub last_attempt: Option<UnixTime>,
-    /// Last time the source confirmed what is installed (new or 304).
-    pub last_success: Option<UnixTime>,
-    /// Last time a new snapshot was installed.
-    pub last_change: Option<UnixTime>,
-    pub serial: Option<u64>,
-    /// Never goes down: a snapshot below it is a rollback.
-    pub highest_serial: Option<u64>,
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
-    pub last_error: Option<String>,
-    pub consecutive_failures: u32,
-    pub users: u32,
-    pub groups: u32,
-    pub signer: Option<String>,
-    pub valid_until: Option<UnixTime>,
-    /// Why the snapshot's sudo rules could not be installed, if they could not.
-    #[serde(default)]
-    pub sudoers_error: Option<String>,
-    pub max_age_secs: u64,
-    /// `roster snapshot compile`-style lines for every dropped entry.
-    pub dropped: Vec<String>,
-}
-
-impl History {
-    pub fn load(dir: &Path) -> Result<History, FileError> {
-        let path = dir.join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| FileError {
-                path,
-                problem: FileProblem::Malformed(e.to_string()),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
-            Err(e) => Err(FileError::io(&path, e)),
-        }
-    }
-
-    fn save(&self, dir: &Path) -> std::io::Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        write_atomic(&dir.join(STATE_FILE), &json, 0o644)
-    }
-}
 
 /// What a successful sync did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -340,19 +293,6 @@ fn attempt(
         previous: installed,
         offboarded,
     })
-}
-
-/// Takes the state directory's lock (`.lock`, 0600), waiting for the sync
-/// or offboarding that holds it; released when the file is dropped.
-pub(crate) fn lock_state(dir: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(dir.join(".lock"))
-        .and_then(|f| f.lock().map(|()| f))
 }
 
 /// The serial of the installed compiled snapshot, if it is usable.

@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use crate::host::access::{self, Access, Denial};
 use crate::host::audit::{self, Event, EventKind};
 use crate::host::compiled::View;
-use crate::host::local::is_local_user;
 use crate::host::store::{Generation, Sparse};
+use crate::local::is_local_user;
 use crate::snapshot::AccountKind;
 use crate::time::UnixTime;
 

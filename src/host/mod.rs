@@ -12,7 +12,6 @@ pub mod cert;
 pub mod compiled;
 pub mod freshness;
 pub mod home;
-pub mod local;
 pub mod login;
 pub mod process;
 pub mod sessions;

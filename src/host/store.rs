@@ -403,7 +403,7 @@ impl<M> Loaded<M> {
 mod tests {
     use super::*;
     use crate::host::compiled::compile;
-    use crate::host::local::LocalTables;
+    use crate::local::LocalTables;
     use crate::snapshot::{Policy, validate};
 
     fn compiled(serial: u64) -> Vec<u8> {

@@ -10,7 +10,7 @@ use super::{
     HomeOverlap, HomeProblem, IdProblem, Reason, Revoked, Role, Snapshot, SourceError, SudoRule,
     User, root_equivalence,
 };
-use crate::host::local::LocalTables;
+use crate::local::LocalTables;
 use crate::time::{UnixTime, parse_rfc3339};
 
 /// The validation knobs an operator may set (roster.toml).

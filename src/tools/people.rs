@@ -312,7 +312,7 @@ fn check_sudo_rules(rules: &[Value]) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::local::LocalTables;
+    use crate::local::LocalTables;
     use crate::snapshot::{Policy, validate};
 
     const PEOPLE: &str = r#"

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::host::compiled::compile;
-use crate::host::local::LocalTables;
+use crate::local::LocalTables;
 use crate::snapshot::{Policy, validate};
 use ssh_key::certificate::Builder;
 use ssh_key::{Algorithm, PrivateKey};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::host::local::LocalTables;
+use crate::local::LocalTables;
 use crate::snapshot::{AccountKind, AccountState, Policy, Role, validate};
 
 fn sample() -> Vec<u8> {
