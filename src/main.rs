@@ -27,9 +27,8 @@ fn execute(command: Command) -> Result<u8, Error> {
     match command {
         Command::Help => println!("{USAGE}"),
         Command::Sync { config } => {
-            let synced = run::sync(&load_config(config.as_deref())?, now());
-            println!("roster: {}", run::report(&synced));
-            synced?;
+            let synced = run::sync(&load_config(config.as_deref())?, now())?;
+            println!("roster: {}", run::report(&Ok(synced)));
         }
         Command::Agent { config } => {
             run::agent(|| Ok(load_config(config.as_deref())?), now)?;

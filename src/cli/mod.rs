@@ -114,6 +114,9 @@ pub enum Error {
     Demo(crate::tools::demo::StepFailed),
     /// `$SOURCE_DATE_EPOCH` is set but not a number.
     SourceDateEpoch(String),
+    /// An argument is not UTF-8 (sshd passes what the client sent as the
+    /// user name): not a usage error, and no usage text.
+    NotUtf8,
 }
 
 impl Error {
@@ -121,7 +124,7 @@ impl Error {
         match self {
             Error::Usage(_) => 2,
             Error::Agent(e) => e.exit_code(),
-            Error::Tools(_) | Error::Demo(_) | Error::SourceDateEpoch(_) => 1,
+            Error::Tools(_) | Error::Demo(_) | Error::SourceDateEpoch(_) | Error::NotUtf8 => 1,
         }
     }
 }
@@ -134,6 +137,7 @@ impl fmt::Display for Error {
             Error::Tools(e) => e.fmt(f),
             Error::Demo(crate::tools::demo::StepFailed(why)) => f.write_str(why),
             Error::SourceDateEpoch(t) => write!(f, "SOURCE_DATE_EPOCH={t:?} is not a number"),
+            Error::NotUtf8 => f.write_str("arguments must be UTF-8"),
         }
     }
 }
@@ -226,8 +230,7 @@ fn unknown() -> Error {
 }
 
 fn string(word: OsString) -> Result<String, Error> {
-    word.into_string()
-        .map_err(|_| Error::Usage("arguments must be UTF-8".into()))
+    word.into_string().map_err(|_| Error::NotUtf8)
 }
 
 fn missing(what: &str) -> Error {
@@ -476,6 +479,16 @@ mod tests {
             Command::Principals(PrincipalsArgs { user, .. }) if user == "--config"
         ));
         assert_eq!(usage("principals alice t"), "KEY (%k) is missing");
+        use std::os::unix::ffi::OsStringExt;
+        let odd = ["principals", "t", "k"].map(OsString::from);
+        let odd = std::iter::once(OsString::from("principals"))
+            .chain([OsString::from_vec(b"al\xffice".to_vec())])
+            .chain(odd.into_iter().skip(1));
+        let not_utf8 = parse(odd).unwrap_err();
+        assert_eq!(
+            (not_utf8.exit_code(), not_utf8.to_string().as_str()),
+            (1, "arguments must be UTF-8")
+        );
     }
 
     #[test]
