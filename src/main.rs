@@ -43,16 +43,14 @@ fn execute(command: Command) -> Result<u8, Error> {
             return Ok(status.exit_code());
         }
         // Always exits 0: an empty answer is the refusal.
-        Command::Principals(a) => {
-            match gate::principals(&a.user, &a.cert_type, &a.key, &hostname(), now()) {
-                Ok(person) => println!("{person}"),
-                Err(refusal) => {
-                    let line = refusal.summary();
-                    eprintln!("roster: {line}");
-                    roster::agent::syslog_notice(&line);
-                }
+        Command::Principals(offered) => match gate::principals(&offered, &hostname(), now()) {
+            Ok(person) => println!("{person}"),
+            Err(refusal) => {
+                let line = refusal.summary();
+                eprintln!("roster: {line}");
+                roster::agent::syslog_notice(&line);
             }
-        }
+        },
         Command::Explain(a) => {
             let explained = inspect::explain_login(&a, now())?;
             print!("{explained}");

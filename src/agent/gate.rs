@@ -14,29 +14,33 @@ use crate::local;
 use crate::paths;
 use crate::time::UnixTime;
 
-/// Who may log in as `user` with this certificate (the account itself, or
-/// for a shared account the granted person), or the refusal as a
-/// `principals_denied` event on host `host_name`.
-pub fn principals(
-    user: &str,
-    cert_type: &str,
-    key: &str,
-    host_name: &str,
-    now: UnixTime,
-) -> Result<String, Box<Event>> {
+/// What sshd asks: `%u %t %k` (what follows, `%f %i %s`, is accepted and
+/// unused).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Offered {
+    /// The account being logged in to.
+    pub user: String,
+    pub cert_type: String,
+    /// The certificate, base64.
+    pub key: String,
+}
+
+/// Who may log in as `offered.user` with this certificate (the account
+/// itself, or for a shared account the granted person), or the refusal as
+/// a `principals_denied` event on host `host_name`.
+pub fn principals(offered: &Offered, host_name: &str, now: UnixTime) -> Result<String, Box<Event>> {
     let files = (Path::new(paths::SNAPSHOT), Path::new(paths::PASSWD));
-    answer(files, user, cert_type, key, host_name, now)
+    answer(files, offered, host_name, now)
 }
 
 /// [`principals`], with the snapshot and passwd files given.
 fn answer(
     (snapshot, passwd): (&Path, &Path),
-    user: &str,
-    cert_type: &str,
-    key: &str,
+    offered: &Offered,
     host_name: &str,
     now: UnixTime,
 ) -> Result<String, Box<Event>> {
+    let (user, cert_type, key) = (offered.user.as_str(), &offered.cert_type, &offered.key);
     let refuse = |reason: String, cert: Option<&ssh_key::Certificate>| {
         let mut e = Event::new(EventKind::PrincipalsDenied, now, host_name, user);
         if let Some(c) = cert {
@@ -80,13 +84,27 @@ mod tests {
     use super::*;
     use crate::host::access::tests::{NOW, cert, world};
 
+    fn offer(user: &str, cert_type: &str, key: &str) -> Offered {
+        Offered {
+            user: user.into(),
+            cert_type: cert_type.into(),
+            key: key.into(),
+        }
+    }
+
     /// The gate's answer, or the refusal's reason, key ID and serial.
     fn ask(dir: &Path, user: &str, c: &ssh_key::Certificate) -> Result<String, String> {
         let line = c.to_openssh().unwrap();
         let mut words = line.split(' ');
         let (cert_type, key) = (words.next().unwrap(), words.next().unwrap());
         let files = (dir.join("snapshot"), dir.join("passwd"));
-        answer((&files.0, &files.1), user, cert_type, key, "web-01", NOW).map_err(|e| {
+        answer(
+            (&files.0, &files.1),
+            &offer(user, cert_type, key),
+            "web-01",
+            NOW,
+        )
+        .map_err(|e| {
             assert_eq!(
                 (e.event, e.host.as_str()),
                 (EventKind::PrincipalsDenied, "web-01")
@@ -122,11 +140,10 @@ mod tests {
             ask(&dir, "root", &c(5, &["root"])),
             Err("root is a local account: the snapshot does not decide for it Some(\"test\") Some(5)".into())
         );
+        let files = (dir.join("snapshot"), dir.join("passwd"));
         let plain = answer(
-            (&dir.join("snapshot"), &dir.join("passwd")),
-            "alice",
-            "ssh-ed25519",
-            "AAAA",
+            (&files.0, &files.1),
+            &offer("alice", "ssh-ed25519", "AAAA"),
             "web-01",
             NOW,
         );

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use lexopt::prelude::*;
 
+use crate::agent::gate::Offered;
 use crate::agent::inspect::{EventsArgs, ExplainArgs};
 use crate::tools::ca::SignArgs;
 use crate::tools::publish::{BuildArgs, CompileArgs};
@@ -73,7 +74,7 @@ pub enum Command {
         config: Option<PathBuf>,
         json: bool,
     },
-    Principals(PrincipalsArgs),
+    Principals(Offered),
     Explain(ExplainArgs),
     Events(EventsArgs),
     CaInit {
@@ -93,14 +94,6 @@ pub enum Command {
     Demo {
         work_dir: Option<PathBuf>,
     },
-}
-
-/// sshd's `%u %t %k` (what follows, `%f %i %s`, is accepted and unused).
-#[derive(Debug, PartialEq, Eq)]
-pub struct PrincipalsArgs {
-    pub user: String,
-    pub cert_type: String,
-    pub key: String,
 }
 
 /// Why `roster` failed, wrapping each area's error. [`Error::exit_code`] is
@@ -266,7 +259,7 @@ fn status(p: &mut lexopt::Parser, mut config: Option<PathBuf>) -> Result<Command
 fn principals(p: &mut lexopt::Parser) -> Result<Command, Error> {
     let mut words = p.raw_args()?.map(string);
     let mut next = |what| words.next().unwrap_or_else(|| Err(missing(what)));
-    Ok(Command::Principals(PrincipalsArgs {
+    Ok(Command::Principals(Offered {
         user: next("USER (%u)")?,
         cert_type: next("TYPE (%t)")?,
         key: next("KEY (%k)")?,
@@ -467,7 +460,7 @@ mod tests {
                 .unwrap();
         assert_eq!(
             gate,
-            Command::Principals(PrincipalsArgs {
+            Command::Principals(Offered {
                 user: "alice".into(),
                 cert_type: "ssh-ed25519-cert-v01@openssh.com".into(),
                 key: "AAAA".into(),
@@ -476,7 +469,7 @@ mod tests {
         // A key ID that looks like an option is not one, wherever it is.
         assert!(matches!(
             parse_line("principals --config /etc/passwd t k").unwrap(),
-            Command::Principals(PrincipalsArgs { user, .. }) if user == "--config"
+            Command::Principals(Offered { user, .. }) if user == "--config"
         ));
         assert_eq!(usage("principals alice t"), "KEY (%k) is missing");
         use std::os::unix::ffi::OsStringExt;
