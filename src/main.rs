@@ -829,8 +829,8 @@ fn cmd_build(args: &Args, people_path: &Path) -> Result<u8, Failure> {
         "built serial {} into {}: {} accounts, {} groups; ids kept in {}",
         ledger.serial,
         out.join("snapshot.json").display(),
-        snapshot["users"].as_array().map_or(0, Vec::len),
-        snapshot["groups"].as_array().map_or(0, Vec::len),
+        snapshot.users.len(),
+        snapshot.groups.len(),
         ledger_path.display()
     );
     Ok(0)
