@@ -238,3 +238,105 @@ pub enum AccountKind {
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
+
+/// The docs' examples and the test fixtures are documents of this schema.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::local::LocalTables;
+    use crate::snapshot::{Finding, Policy, validate};
+    use serde_json::Value;
+
+    const NOW: crate::time::UnixTime = 1_795_600_800; // 2026-11-25T10:00:00Z
+    const SNAPSHOT_MD: &str = include_str!("../../docs/snapshot.md");
+    const COMPLETE: &str = include_str!("../../docs/examples/snapshot.json");
+
+    /// The findings of validating `json` on a host without local accounts.
+    fn findings(json: &str) -> Vec<Finding> {
+        let local = LocalTables::parse("", "", "/bin/bash\n");
+        let s = validate(json.as_bytes(), &Policy::default(), &local, NOW);
+        s.unwrap_or_else(|e| panic!("{e}:\n{json}")).findings
+    }
+
+    /// `json` as a [`Document`] whose revocations are all of their type.
+    fn decode(json: &str) -> Document {
+        let doc: Document = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}:\n{json}"));
+        fn unreadable<T>(list: &[Revocation<T>]) -> impl Iterator<Item = &Value> {
+            list.iter().filter_map(|r| match r {
+                Revocation::Read(_) => None,
+                Revocation::Unreadable(v) => Some(v),
+            })
+        }
+        if let Some(r) = &doc.revoked {
+            let bad: Vec<&Value> = unreadable(&r.key_ids)
+                .chain(unreadable(&r.keys))
+                .chain(unreadable(&r.serials))
+                .collect();
+            assert!(
+                bad.is_empty(),
+                "revocations of the wrong type {bad:?}:\n{json}"
+            );
+        }
+        doc
+    }
+
+    /// The body of every ```json block of docs/snapshot.md.
+    fn json_blocks() -> Vec<&'static str> {
+        SNAPSHOT_MD
+            .split("```json\n")
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap())
+            .collect()
+    }
+
+    /// A block is a whole document, or one top-level field (`"sudo": [...]`)
+    /// shown in the context of docs/examples/snapshot.json. A whole document
+    /// validates without a finding; a field adds none to the complete
+    /// example's own (the two entries it is there to show dropped).
+    #[test]
+    fn every_json_example_of_the_docs_is_a_document_of_the_schema() {
+        let blocks = json_blocks();
+        assert_eq!(blocks.len(), 4, "json blocks of docs/snapshot.md");
+        decode(COMPLETE);
+        let complete = findings(COMPLETE);
+        let shown: Vec<String> = complete.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "dropped user \"root\" (users[4]): name is reserved",
+                "dropped member \"mallory\" of group \"developers\": not a user of this snapshot",
+            ]
+        );
+        for block in blocks {
+            if block.trim_start().starts_with('{') {
+                decode(block);
+                assert_eq!(findings(block), [], "{block}");
+                continue;
+            }
+            let field: serde_json::Map<String, Value> =
+                serde_json::from_str(&format!("{{{block}}}"))
+                    .unwrap_or_else(|e| panic!("not a `\"field\": value`: {e}:\n{block}"));
+            let mut doc: Value = serde_json::from_str(COMPLETE).unwrap();
+            doc.as_object_mut().unwrap().extend(field);
+            let json = doc.to_string();
+            decode(&json);
+            assert_eq!(findings(&json), complete, "{block}");
+        }
+    }
+
+    #[test]
+    fn the_test_fixtures_are_documents_of_the_schema() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let json = std::fs::read_to_string(&path).unwrap();
+                decode(&json);
+                findings(&json);
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no JSON fixture in {}", dir.display());
+    }
+}

@@ -390,6 +390,31 @@ mod tests {
         assert_eq!(bob.uid, 10_001);
     }
 
+    /// The schema's fields are declared in alphabetical order, as the
+    /// `serde_json::Value` that build used to return wrote them, so that a
+    /// people file gives the bytes it gave before.
+    #[test]
+    fn output_keys_are_in_the_order_earlier_builds_wrote_them() {
+        let text = format!(
+            "{PEOPLE}\n[[sudo]]\ngroup = \"oncall\"\ncommands = [\"/usr/bin/psql\"]\n\
+             runas = \"postgres\"\nnoexec = true\nnopasswd = false\nsetenv = true\n\
+             root_equivalent = true\n[revoked]\nserials = [7, -1]\nkey_ids = [\"a@b\"]\n\
+             keys = [\"SHA256:x\"]\n"
+        );
+        let s = build(
+            &parse(&text).unwrap(),
+            &["ca".into()],
+            &mut Ledger::default(),
+            NOW,
+        );
+        let s = s.unwrap();
+        let value = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            serde_json::to_string_pretty(&s).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
+    }
+
     #[test]
     fn bad_people_files_are_refused_with_a_reason() {
         let cases = [
@@ -420,6 +445,13 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.0.contains("email") && e.0.contains("line"), "{e}");
+        // A sudo rule is held to the schema when the file is read: hosts
+        // would drop a rule with a field they do not know.
+        let e = parse(&format!(
+            "{PEOPLE}\n[[sudo]]\ngroup = \"oncall\"\ncommands = [\"/bin/true\"]\nhosts = [\"db\"]\n"
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("hosts") && e.0.contains("line"), "{e}");
     }
 
     /// Found with fuzz/'s `people` target: `now + valid_for` overflowed (a
