@@ -1196,6 +1196,13 @@ mod tests {
             v(&serde_json::to_vec(&no_users).unwrap()),
             Err(SourceError::NotJson(_))
         ));
+        // An optional field, when present, is of its type: `null` is not absent.
+        let mut null_revoked: serde_json::Value = serde_json::from_slice(&ok).unwrap();
+        null_revoked["revoked"] = json!(null);
+        assert!(matches!(
+            v(&serde_json::to_vec(&null_revoked).unwrap()),
+            Err(SourceError::NotJson(_))
+        ));
         let expired = validate(&ok, &Policy::default(), &local(), NOW + 86_400 * 31);
         assert!(matches!(expired, Err(SourceError::Expired { .. })));
         let mut bad_time: serde_json::Value = serde_json::from_slice(&ok).unwrap();
@@ -1524,6 +1531,7 @@ mod tests {
             // sudoers' env_keep has no place in the schema: an unknown field.
             {"group": "web", "commands": ["/usr/bin/id"], "env_keep": ["LD_PRELOAD"]},
             {"group": "web", "commands": ["/usr/bin/id"], "root_equivalent": "yes"},
+            {"group": "web", "commands": ["/usr/bin/id"], "nopasswd": null},
             // Marked by the service though roster sees nothing: kept as marked.
             {"group": "web", "commands": ["/usr/bin/vim"], "root_equivalent": true},
             {"group": "web", "commands": ["/usr/bin/id -u"], "root_equivalent": false},
@@ -1560,6 +1568,8 @@ mod tests {
                  at line 1 column 38",
                 "dropped sudo[6]: sudo rule refused: invalid type: string \"yes\", expected a \
                  boolean at line 1 column 65",
+                "dropped sudo[7]: sudo rule refused: invalid type: null, expected a boolean at \
+                 line 1 column 57",
             ]
         );
     }
