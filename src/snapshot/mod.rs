@@ -1,56 +1,25 @@
-//! The identity snapshot: what the identity service publishes (schema v1, see
-//! `docs/snapshot.md`) and the validated form that roster serves.
+//! The identity snapshot: what the identity service publishes (schema v1,
+//! [`schema`], `docs/snapshot.md`) and the validated form that roster serves.
 //!
 //! Raw JSON becomes a [`Snapshot`] only through [`validate`], which drops each
 //! invalid entry with a [`Reason`] and keeps the rest: one bad entry must never
 //! freeze deprovisioning for everybody else.
 
+pub mod schema;
 pub mod signature;
 mod sudo;
 mod validate;
 
+pub use schema::{AccountKind, AccountState, Role};
 pub use sudo::{RootEquivalence, root_equivalence};
 pub use validate::{AdminGroup, Limits, Policy, valid_name, validate};
 
-use serde::Deserialize;
 use std::fmt;
 
 use crate::time::{BadTimestamp, UnixTime};
 
 /// The value of the snapshot's `format` field that this version reads.
 pub const FORMAT: &str = "roster-snapshot/1";
-
-/// Whether an account may be used at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountState {
-    Active,
-    Disabled,
-}
-
-/// What an account may do on this project's hosts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Resolvable (file ownership stays readable) but may not log in.
-    None,
-    User,
-    /// Gets sudo.
-    Admin,
-}
-
-/// Who is behind an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountKind {
-    /// One accountable human.
-    #[default]
-    Person,
-    /// An account that named persons log into, each with their own certificate.
-    Shared,
-    /// A machine identity.
-    Service,
-}
 
 /// A validated user, safe to serve through NSS.
 #[derive(Debug, Clone, PartialEq, Eq)]

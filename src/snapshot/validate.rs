@@ -1,10 +1,13 @@
-//! Source JSON → [`Snapshot`]: entry by entry, never all or nothing.
+//! Source JSON → [`Snapshot`]: the document's top level at once (a
+//! [`Document<Raw>`](schema::Document)), then each entry into its [`schema`]
+//! type on its own: never all or nothing.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, hash_map};
 
+use super::schema::{self, Document, Raw, Revocation};
 use super::{
     AccountKind, AccountState, Effect, Entry, FORMAT, FieldProblem, Finding, Grant, Group,
     HomeOverlap, HomeProblem, IdProblem, Reason, Revoked, Role, Snapshot, SourceError, SudoRule,
@@ -77,102 +80,6 @@ impl Default for Limits {
     }
 }
 
-#[derive(Deserialize)]
-struct RawSnapshot<'a> {
-    #[serde(borrow)]
-    format: Cow<'a, str>,
-    serial: u64,
-    #[serde(borrow)]
-    issued_at: Cow<'a, str>,
-    #[serde(borrow)]
-    valid_until: Cow<'a, str>,
-    // Entries stay raw here, so each one is decoded on its own below.
-    #[serde(borrow)]
-    users: Vec<&'a RawValue>,
-    #[serde(borrow)]
-    groups: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    user_cas: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    revoked: RawRevoked<'a>,
-    #[serde(default, borrow)]
-    grants: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    sudo: Vec<&'a RawValue>,
-}
-
-/// Unknown fields in a sudo rule refuse the rule: a field this version does
-/// not know could be a restriction, and ignoring it would widen access.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSudoRule<'a> {
-    #[serde(borrow)]
-    group: Cow<'a, str>,
-    #[serde(borrow)]
-    commands: Vec<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    runas: Option<Cow<'a, str>>,
-    #[serde(default = "yes")]
-    nopasswd: bool,
-    #[serde(default)]
-    noexec: bool,
-    #[serde(default)]
-    setenv: bool,
-    /// The snapshot's word that the rule hands over the run-as user; required
-    /// for a rule that [`root_equivalence`] finds so.
-    #[serde(default)]
-    root_equivalent: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Deserialize, Default)]
-struct RawRevoked<'a> {
-    #[serde(default, borrow)]
-    serials: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    key_ids: Vec<&'a RawValue>,
-    #[serde(default, borrow)]
-    keys: Vec<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawGrant<'a> {
-    #[serde(borrow)]
-    account: Cow<'a, str>,
-    #[serde(borrow)]
-    persons: Vec<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct RawUser<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    uid: i64,
-    gid: i64,
-    #[serde(default, borrow)]
-    gecos: Cow<'a, str>,
-    #[serde(borrow)]
-    home: Cow<'a, str>,
-    #[serde(borrow)]
-    shell: Cow<'a, str>,
-    state: AccountState,
-    role: Role,
-    #[serde(default)]
-    kind: AccountKind,
-}
-
-#[derive(Deserialize)]
-struct RawGroup<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    gid: i64,
-    #[serde(default, borrow)]
-    members: Vec<Cow<'a, str>>,
-}
-
 /// Used to name a malformed entry in its finding, when it has a name at all.
 #[derive(Deserialize)]
 struct NameOnly<'a> {
@@ -197,7 +104,7 @@ pub fn validate(
             max: limits.max_document_bytes,
         });
     }
-    let raw: RawSnapshot = serde_json::from_slice(json).map_err(SourceError::NotJson)?;
+    let raw: Document<Raw> = serde_json::from_slice(json).map_err(SourceError::NotJson)?;
     if raw.format != FORMAT {
         return Err(SourceError::WrongFormat(
             raw.format.chars().take(64).collect(),
@@ -228,7 +135,7 @@ pub fn validate(
     let user_names: HashSet<&str> = users.iter().map(|u| u.name.as_str()).collect();
     let groups = validate_groups(&raw.groups, policy, local, &user_names, &mut findings);
     let user_cas = validate_user_cas(&raw.user_cas, &mut findings);
-    let revoked = validate_revoked(&raw.revoked, policy, &mut findings);
+    let revoked = validate_revoked(&raw.revoked.unwrap_or_default(), policy, &mut findings);
     let grants = validate_grants(&raw.grants, &users, &mut findings);
     let mut groups = groups;
     let sudo = validate_sudo(&raw.sudo, &groups, &mut findings);
@@ -259,7 +166,7 @@ fn validate_sudo(
 ) -> Vec<SudoRule> {
     let mut kept = Vec::new();
     for (index, r) in raw.iter().enumerate() {
-        let rule = serde_json::from_str::<RawSudoRule>(r.get()).map_err(|e| e.to_string());
+        let rule = serde_json::from_str::<schema::SudoRule>(r.get()).map_err(|e| e.to_string());
         let group = rule
             .as_ref()
             .ok()
@@ -278,22 +185,22 @@ fn validate_sudo(
             for c in &r.commands {
                 check_sudo_command(c).map_err(bad)?;
             }
-            let runas = r.runas.as_deref().unwrap_or("root");
+            let runas = r.runas();
             valid_name(runas)
                 .map_err(|_| bad(format!("run-as user {runas:?} is not a valid name")))?;
-            if let Some(why) = root_equivalence(&r.commands, r.setenv)
-                && !r.root_equivalent
+            if let Some(why) = root_equivalence(&r.commands, r.setenv())
+                && !r.root_equivalent()
             {
                 return Err(Reason::UnmarkedRootEquivalent(why));
             }
             Ok(SudoRule {
-                group: r.group.into_owned(),
-                commands: r.commands.into_iter().map(Cow::into_owned).collect(),
                 runas: runas.to_owned(),
-                nopasswd: r.nopasswd,
-                noexec: r.noexec,
-                setenv: r.setenv,
-                root_equivalent: r.root_equivalent,
+                nopasswd: r.nopasswd(),
+                noexec: r.noexec(),
+                setenv: r.setenv(),
+                root_equivalent: r.root_equivalent(),
+                group: r.group,
+                commands: r.commands,
             })
         });
         match checked {
@@ -410,9 +317,9 @@ fn validate_users(
     local: &LocalTables,
     findings: &mut Vec<Finding>,
 ) -> Vec<User> {
-    let decoded: Vec<Result<RawUser, _>> = decode_all(raw);
+    let decoded: Vec<Result<schema::User, _>> = decode_all(raw);
     let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
-    let names = tally(ok().map(|u| u.name.as_ref()));
+    let names = tally(ok().map(|u| u.name.as_str()));
     let uids = tally(ok().map(|u| u.uid));
     let mut homes = Homes::with_capacity(decoded.len());
 
@@ -431,7 +338,7 @@ fn validate_users(
         };
         let entry = || Entry::User {
             index,
-            name: Some(u.name.clone().into_owned()),
+            name: Some(u.name.clone()),
         };
         let checked = check_name(&u.name, policy)
             .and_then(|()| unique_name(&names, &u.name))
@@ -470,25 +377,25 @@ fn validate_users(
                 continue;
             }
         };
-        let shell = if local.shells.contains(u.shell.as_ref()) {
-            u.shell.clone().into_owned()
+        let shell = if local.shells.contains(u.shell.as_str()) {
+            u.shell.clone()
         } else {
             findings.push(Finding {
                 entry: entry(),
                 outcome: Effect::Adjusted,
                 reason: Reason::ShellNotAllowed {
-                    shell: u.shell.clone().into_owned(),
+                    shell: u.shell.clone(),
                     fallback: policy.fallback_shell.clone(),
                 },
             });
             policy.fallback_shell.clone()
         };
         kept.push(User {
-            name: u.name.clone().into_owned(),
+            name: u.name.clone(),
             uid,
             gid,
-            gecos: u.gecos.clone().into_owned(),
-            home: u.home.clone().into_owned(),
+            gecos: u.gecos.clone(),
+            home: u.home.clone(),
             shell,
             state: u.state,
             role: u.role,
@@ -523,7 +430,7 @@ impl<'a> Homes<'a> {
         &mut self,
         home: &'a str,
         index: usize,
-        decoded: &[Result<RawUser, (Option<String>, String)>],
+        decoded: &[Result<schema::User, (Option<String>, String)>],
     ) -> Result<(), Reason> {
         let taken = |overlap, by: usize| {
             Err(Reason::HomeTaken {
@@ -531,7 +438,7 @@ impl<'a> Homes<'a> {
                 overlap,
                 user: decoded[by]
                     .as_ref()
-                    .map(|u| u.name.clone().into_owned())
+                    .map(|u| u.name.clone())
                     .unwrap_or_default(),
                 index: by,
             })
@@ -585,9 +492,9 @@ fn validate_groups(
     users: &HashSet<&str>,
     findings: &mut Vec<Finding>,
 ) -> Vec<Group> {
-    let decoded: Vec<Result<RawGroup, _>> = decode_all(raw);
+    let decoded: Vec<Result<schema::Group, _>> = decode_all(raw);
     let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
-    let names = tally(ok().map(|g| g.name.as_ref()));
+    let names = tally(ok().map(|g| g.name.as_str()));
     let gids = tally(ok().map(|g| g.gid));
     let max_members = policy.limits.max_members_per_group;
 
@@ -633,7 +540,7 @@ fn validate_groups(
             Err(reason) => {
                 let entry = Entry::Group {
                     index,
-                    name: Some(g.name.clone().into_owned()),
+                    name: Some(g.name.clone()),
                 };
                 findings.push(dropped(entry, reason));
                 continue;
@@ -642,20 +549,20 @@ fn validate_groups(
         let mut seen = HashSet::with_capacity(g.members.len());
         let mut members = Vec::with_capacity(g.members.len());
         for m in &g.members {
-            let problem = if !users.contains(m.as_ref()) {
+            let problem = if !users.contains(m.as_str()) {
                 Some(Reason::UnknownUser)
-            } else if !seen.insert(m.as_ref()) {
+            } else if !seen.insert(m.as_str()) {
                 Some(Reason::DuplicateMember)
             } else {
                 None
             };
             match problem {
-                None => members.push(m.clone().into_owned()),
+                None => members.push(m.clone()),
                 Some(reason) => {
                     // Bounded: a hostile name must not bloat the findings.
                     let member = m.chars().take(64).collect();
                     let entry = Entry::Member {
-                        group: g.name.clone().into_owned(),
+                        group: g.name.clone(),
                         member,
                     };
                     findings.push(dropped(entry, reason));
@@ -663,7 +570,7 @@ fn validate_groups(
             }
         }
         kept.push(Group {
-            name: g.name.clone().into_owned(),
+            name: g.name.clone(),
             gid,
             members,
         });
@@ -700,26 +607,39 @@ fn validate_user_cas(raw: &[&RawValue], findings: &mut Vec<Finding>) -> Vec<Stri
 
 /// Revocations are kept when they can be understood; one that cannot is
 /// dropped with a reason (it could not revoke anything anyway).
-fn validate_revoked(raw: &RawRevoked, policy: &Policy, findings: &mut Vec<Finding>) -> Revoked {
+fn validate_revoked(
+    raw: &schema::Revoked,
+    policy: &Policy,
+    findings: &mut Vec<Finding>,
+) -> Revoked {
     let mut revoked = Revoked::default();
     let bad = |list, index| dropped(Entry::Revocation { list, index }, Reason::BadRevocation);
     for (index, r) in raw.serials.iter().enumerate() {
-        match serde_json::from_str::<u64>(r.get()) {
-            Ok(serial) => drop(revoked.serials.insert(serial)),
-            Err(_) => findings.push(bad("serials", index)),
+        match r {
+            Revocation::Read(serial) => drop(revoked.serials.insert(*serial)),
+            Revocation::Unreadable(_) => findings.push(bad("serials", index)),
         }
     }
     for (index, r) in raw.key_ids.iter().enumerate() {
-        match serde_json::from_str::<Cow<str>>(r.get()) {
-            Ok(id) if check_field("key_id", &id, policy).is_ok() && !id.is_empty() => {
-                revoked.key_ids.insert(id.into_owned());
+        match r {
+            // Matched exactly and never written to a colon-separated file,
+            // so `:` is fine (`roster ca sign` writes `alice@2026-…T10:00:00Z#…`);
+            // control characters are not, as the ID reaches the logs.
+            Revocation::Read(id)
+                if !id.is_empty()
+                    && id.len() <= policy.limits.max_field_bytes
+                    && !id.chars().any(char::is_control) =>
+            {
+                revoked.key_ids.insert(id.clone());
             }
             _ => findings.push(bad("key_ids", index)),
         }
     }
     for (index, r) in raw.keys.iter().enumerate() {
-        match serde_json::from_str::<Cow<str>>(r.get()) {
-            Ok(fp) if is_sha256_fingerprint(&fp) => drop(revoked.keys.insert(fp.into_owned())),
+        match r {
+            Revocation::Read(fp) if is_sha256_fingerprint(fp) => {
+                revoked.keys.insert(fp.clone());
+            }
             _ => findings.push(bad("keys", index)),
         }
     }
@@ -741,15 +661,15 @@ fn is_sha256_fingerprint(fp: &str) -> bool {
 fn validate_grants(raw: &[&RawValue], users: &[User], findings: &mut Vec<Finding>) -> Vec<Grant> {
     let kind_of: HashMap<&str, AccountKind> =
         users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
-    let decoded: Vec<Result<RawGrant, _>> = raw
+    let decoded: Vec<Result<schema::Grant, _>> = raw
         .iter()
-        .map(|r| serde_json::from_str::<RawGrant>(r.get()).map_err(|e| e.to_string()))
+        .map(|r| serde_json::from_str::<schema::Grant>(r.get()).map_err(|e| e.to_string()))
         .collect();
     let accounts = tally(
         decoded
             .iter()
             .filter_map(|d| d.as_ref().ok())
-            .map(|g| g.account.as_ref()),
+            .map(|g| g.account.as_str()),
     );
     let mut kept = Vec::new();
     for (index, d) in decoded.iter().enumerate() {
@@ -768,35 +688,35 @@ fn validate_grants(raw: &[&RawValue], users: &[User], findings: &mut Vec<Finding
             index,
             account: Some(g.account.chars().take(64).collect()),
         };
-        if kind_of.get(g.account.as_ref()) != Some(&AccountKind::Shared) {
+        if kind_of.get(g.account.as_str()) != Some(&AccountKind::Shared) {
             findings.push(dropped(entry(), Reason::NotSharedAccount));
             continue;
         }
-        if accounts.get(g.account.as_ref()).copied().unwrap_or(0) > 1 {
+        if accounts.get(g.account.as_str()).copied().unwrap_or(0) > 1 {
             findings.push(dropped(entry(), Reason::DuplicateName));
             continue;
         }
         let mut seen = HashSet::new();
         let mut persons = Vec::new();
         for p in &g.persons {
-            let problem = if kind_of.get(p.as_ref()) != Some(&AccountKind::Person) {
+            let problem = if kind_of.get(p.as_str()) != Some(&AccountKind::Person) {
                 Some(Reason::NotPerson)
-            } else if !seen.insert(p.as_ref()) {
+            } else if !seen.insert(p.as_str()) {
                 Some(Reason::DuplicateMember)
             } else {
                 None
             };
             match problem {
-                None => persons.push(p.clone().into_owned()),
+                None => persons.push(p.clone()),
                 Some(reason) => {
-                    let account = g.account.clone().into_owned();
+                    let account = g.account.clone();
                     let person = p.chars().take(64).collect();
                     findings.push(dropped(Entry::GrantPerson { account, person }, reason));
                 }
             }
         }
         kept.push(Grant {
-            account: g.account.clone().into_owned(),
+            account: g.account.clone(),
             persons,
         });
     }
@@ -1276,6 +1196,13 @@ mod tests {
             v(&serde_json::to_vec(&no_users).unwrap()),
             Err(SourceError::NotJson(_))
         ));
+        // An optional field, when present, is of its type: `null` is not absent.
+        let mut null_revoked: serde_json::Value = serde_json::from_slice(&ok).unwrap();
+        null_revoked["revoked"] = json!(null);
+        assert!(matches!(
+            v(&serde_json::to_vec(&null_revoked).unwrap()),
+            Err(SourceError::NotJson(_))
+        ));
         let expired = validate(&ok, &Policy::default(), &local(), NOW + 86_400 * 31);
         assert!(matches!(expired, Err(SourceError::Expired { .. })));
         let mut bad_time: serde_json::Value = serde_json::from_slice(&ok).unwrap();
@@ -1375,6 +1302,20 @@ mod tests {
                 "revoked.keys[2]"
             ]
         );
+    }
+
+    /// Found by the test of docs/snapshot.md's examples: a key ID with a
+    /// `:` was dropped as if it were a passwd field, and every key ID that
+    /// `roster ca sign` writes has one (its time), so none could be revoked.
+    #[test]
+    fn key_ids_with_a_colon_are_revoked() {
+        let mut d: serde_json::Value = serde_json::from_slice(&doc(vec![], vec![])).unwrap();
+        let id = "alice@2026-11-25T10:00:00Z#5f3a9c21";
+        d["revoked"] = json!({"key_ids": [id]});
+        let json = serde_json::to_vec(&d).unwrap();
+        let s = validate(&json, &Policy::default(), &local(), NOW).unwrap();
+        assert_eq!(s.revoked.key_ids.iter().collect::<Vec<_>>(), [id]);
+        assert!(s.findings.is_empty(), "{:?}", s.findings);
     }
 
     #[test]
@@ -1590,6 +1531,7 @@ mod tests {
             // sudoers' env_keep has no place in the schema: an unknown field.
             {"group": "web", "commands": ["/usr/bin/id"], "env_keep": ["LD_PRELOAD"]},
             {"group": "web", "commands": ["/usr/bin/id"], "root_equivalent": "yes"},
+            {"group": "web", "commands": ["/usr/bin/id"], "nopasswd": null},
             // Marked by the service though roster sees nothing: kept as marked.
             {"group": "web", "commands": ["/usr/bin/vim"], "root_equivalent": true},
             {"group": "web", "commands": ["/usr/bin/id -u"], "root_equivalent": false},
@@ -1622,10 +1564,12 @@ mod tests {
                  \"root_equivalent\": command \"/usr/bin/foo LD_PRELOAD\" passes the environment \
                  variable \"LD_PRELOAD\"",
                 "dropped sudo[5]: sudo rule refused: unknown field `env_keep`, expected one of \
-                 `group`, `commands`, `runas`, `nopasswd`, `noexec`, `setenv`, `root_equivalent` \
+                 `commands`, `group`, `noexec`, `nopasswd`, `root_equivalent`, `runas`, `setenv` \
                  at line 1 column 38",
                 "dropped sudo[6]: sudo rule refused: invalid type: string \"yes\", expected a \
                  boolean at line 1 column 65",
+                "dropped sudo[7]: sudo rule refused: invalid type: null, expected a boolean at \
+                 line 1 column 57",
             ]
         );
     }

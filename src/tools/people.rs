@@ -6,12 +6,14 @@
 //! is removed. Given the same people file, ledger and time, the output is
 //! byte for byte the same (ed25519 signatures are deterministic too).
 
+use serde::de::{DeserializeOwned, IntoDeserializer, value};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::snapshot::{root_equivalence, valid_name};
+use crate::snapshot::schema::{self, Document};
+use crate::snapshot::{AccountKind, AccountState, Role, root_equivalence, valid_name};
 use crate::time::{UnixTime, format_rfc3339, parse_duration};
 
 /// The people file (TOML). Unknown keys are errors, with their line.
@@ -25,8 +27,12 @@ pub struct People {
     pub shared: Vec<Account>,
     #[serde(default)]
     pub service: Vec<Account>,
+    /// Copied into the snapshot as they are, defaults left to hosts.
     #[serde(default)]
-    pub sudo: Vec<Value>,
+    pub sudo: Vec<schema::SudoRule>,
+    /// Decoded as [`schema::Revoked`] by the build, which refuses a table of
+    /// the wrong shape. Each list entry is copied whatever it is: hosts drop
+    /// one that can revoke nothing, alone.
     #[serde(default)]
     pub revoked: Option<Value>,
 }
@@ -71,8 +77,10 @@ pub struct Account {
     pub name: String,
     #[serde(default)]
     pub full_name: String,
+    /// A [`Role`], read by the build.
     #[serde(default = "default_role")]
     pub role: String,
+    /// An [`AccountState`], read by the build.
     #[serde(default = "default_state")]
     pub state: String,
     /// Named groups the account belongs to.
@@ -146,7 +154,7 @@ pub fn build(
     user_cas: &[String],
     ledger: &mut Ledger,
     now: UnixTime,
-) -> Result<Value, BuildError> {
+) -> Result<Document, BuildError> {
     let err = |m: String| BuildError(m);
     let s = &people.snapshot;
     let valid_for = parse_duration(&s.valid_for)
@@ -159,52 +167,46 @@ pub fn build(
         .filter(|t| *t < 253_402_300_800) // 10000-01-01T00:00:00Z
         .ok_or_else(|| err(format!("valid_for = {:?} is too long", s.valid_for)))?;
     // Hosts read revoked as lists; any other shape refuses the whole snapshot.
-    if let Some(revoked) = &people.revoked
-        && !revoked.as_object().is_some_and(|o| {
-            ["serials", "key_ids", "keys"]
-                .iter()
-                .all(|k| o.get(*k).is_none_or(Value::is_array))
-        })
-    {
-        return Err(err(
-            "revoked must be a table of lists: serials, key_ids and keys".into(),
-        ));
-    }
+    let revoked = match &people.revoked {
+        None => None,
+        Some(v) => Some(
+            v.as_object()
+                .and_then(|_| schema::Revoked::deserialize(v).ok())
+                .ok_or_else(|| {
+                    err("revoked must be a table of lists: serials, key_ids and keys".into())
+                })?,
+        ),
+    };
     check_sudo_rules(&people.sudo)?;
     if ledger.next_id == 0 {
         ledger.next_id = s.first_id;
     }
     let kinds = [
-        ("person", &people.person),
-        ("shared", &people.shared),
-        ("service", &people.service),
+        ("person", AccountKind::Person, &people.person),
+        ("shared", AccountKind::Shared, &people.shared),
+        ("service", AccountKind::Service, &people.service),
     ];
     let mut seen = BTreeSet::new();
-    for (kind, accounts) in kinds {
-        for a in accounts.iter() {
+    // Every account, checked, with its kind, role and state.
+    let mut accounts = Vec::new();
+    for (word, kind, list) in kinds {
+        for a in list.iter() {
             valid_name(&a.name)
-                .map_err(|_| err(format!("{kind} {:?}: not a valid name", a.name)))?;
+                .map_err(|_| err(format!("{word} {:?}: not a valid name", a.name)))?;
             if !seen.insert(a.name.as_str()) {
                 return Err(err(format!("{:?} is listed twice", a.name)));
             }
-            if !["none", "user", "admin"].contains(&a.role.as_str()) {
-                return Err(err(format!(
-                    "{:?}: role must be none, user or admin",
-                    a.name
-                )));
-            }
-            if !["active", "disabled"].contains(&a.state.as_str()) {
-                return Err(err(format!(
-                    "{:?}: state must be active or disabled",
-                    a.name
-                )));
-            }
-            if kind != "shared" && !a.persons.is_empty() {
+            let role: Role = read_word(&a.role)
+                .ok_or_else(|| err(format!("{:?}: role must be none, user or admin", a.name)))?;
+            let state: AccountState = read_word(&a.state)
+                .ok_or_else(|| err(format!("{:?}: state must be active or disabled", a.name)))?;
+            if kind != AccountKind::Shared && !a.persons.is_empty() {
                 return Err(err(format!(
                     "{:?}: only shared accounts list persons",
                     a.name
                 )));
             }
+            accounts.push((a, kind, role, state));
         }
     }
     let persons: BTreeSet<&str> = people.person.iter().map(|p| p.name.as_str()).collect();
@@ -215,32 +217,44 @@ pub fn build(
     let mut groups = Vec::new();
     // Named groups, in order of first mention, with their members.
     let mut named: Vec<(String, Vec<String>)> = Vec::new();
-    for (kind, accounts) in kinds {
-        for a in accounts.iter() {
-            let id = ledger.id(format!("user:{}", a.name))?;
-            users.push(json!({
-                "name": a.name, "uid": id, "gid": id, "gecos": a.full_name,
-                "home": format!("{}/{}", s.home.trim_end_matches('/'), a.name),
-                "shell": s.shell, "state": a.state, "role": a.role, "kind": kind,
-            }));
-            // Each account's private group carries its own id as gid.
-            groups.push(json!({"name": a.name, "gid": id, "members": []}));
-            for g in &a.groups {
-                valid_name(g)
-                    .map_err(|_| err(format!("{:?}: group {g:?} is not a valid name", a.name)))?;
-                if seen.contains(g.as_str()) {
-                    return Err(err(format!("group {g:?} has the name of an account")));
-                }
-                match named.iter_mut().find(|(n, _)| n == g) {
-                    Some((_, members)) => members.push(a.name.clone()),
-                    None => named.push((g.clone(), vec![a.name.clone()])),
-                }
+    for (a, kind, role, state) in accounts {
+        let id = ledger.id(format!("user:{}", a.name))?;
+        users.push(schema::User {
+            gecos: a.full_name.clone(),
+            gid: id.into(),
+            home: format!("{}/{}", s.home.trim_end_matches('/'), a.name),
+            kind,
+            name: a.name.clone(),
+            role,
+            shell: s.shell.clone(),
+            state,
+            uid: id.into(),
+        });
+        // Each account's private group carries its own id as gid.
+        groups.push(schema::Group {
+            gid: id.into(),
+            members: Vec::new(),
+            name: a.name.clone(),
+        });
+        for g in &a.groups {
+            valid_name(g)
+                .map_err(|_| err(format!("{:?}: group {g:?} is not a valid name", a.name)))?;
+            if seen.contains(g.as_str()) {
+                return Err(err(format!("group {g:?} has the name of an account")));
+            }
+            match named.iter_mut().find(|(n, _)| n == g) {
+                Some((_, members)) => members.push(a.name.clone()),
+                None => named.push((g.clone(), vec![a.name.clone()])),
             }
         }
     }
     for (name, members) in named {
         let gid = ledger.id(format!("group:{name}"))?;
-        groups.push(json!({"name": name, "gid": gid, "members": members}));
+        groups.push(schema::Group {
+            gid: gid.into(),
+            members,
+            name,
+        });
     }
     let mut grants = Vec::new();
     for a in &people.shared {
@@ -250,53 +264,42 @@ pub fn build(
                 a.name
             )));
         }
-        grants.push(json!({"account": a.name, "persons": a.persons}));
+        grants.push(schema::Grant {
+            account: a.name.clone(),
+            persons: a.persons.clone(),
+        });
     }
     // Hosts refuse any serial below the highest they have seen: a ledger at
     // the top has nowhere to go (fuzz/'s `people` target found the overflow).
     ledger.serial = ledger.serial.checked_add(1).ok_or_else(|| {
         err("the ledger's serial is at its maximum; hosts accept no lower one".into())
     })?;
-    let mut snapshot = json!({
-        "format": crate::snapshot::FORMAT,
-        "serial": ledger.serial,
-        "issued_at": format_rfc3339(now),
-        "valid_until": format_rfc3339(valid_until),
-        "users": users,
-        "groups": groups,
-        "user_cas": user_cas,
-        "grants": grants,
-        "sudo": people.sudo,
-    });
-    if let Some(revoked) = &people.revoked {
-        snapshot["revoked"] = revoked.clone();
-    }
-    Ok(snapshot)
+    Ok(Document {
+        format: crate::snapshot::FORMAT.into(),
+        grants,
+        groups,
+        issued_at: format_rfc3339(now),
+        revoked,
+        serial: ledger.serial,
+        sudo: people.sudo.clone(),
+        user_cas: user_cas.to_vec(),
+        users,
+        valid_until: format_rfc3339(valid_until),
+    })
 }
 
-/// The fields of a sudo rule that decide whether it is root-equivalent.
-/// Other fields, and the rule's shape, hosts check (and drop a bad rule).
-#[derive(Deserialize)]
-struct SudoMarks {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    commands: Vec<String>,
-    #[serde(default)]
-    setenv: bool,
-    #[serde(default)]
-    root_equivalent: bool,
+/// `word` as the enum value the schema spells so (`"admin"` → [`Role::Admin`]).
+fn read_word<T: DeserializeOwned>(word: &str) -> Option<T> {
+    let word: value::StrDeserializer<value::Error> = word.into_deserializer();
+    T::deserialize(word).ok()
 }
 
 /// A root-equivalent rule must say so: hosts drop one that does not, so
 /// the build refuses it, naming the rule and why.
-fn check_sudo_rules(rules: &[Value]) -> Result<(), BuildError> {
-    for (index, rule) in rules.iter().enumerate() {
-        let Ok(r) = SudoMarks::deserialize(rule) else {
-            continue;
-        };
-        if let Some(why) = root_equivalence(&r.commands, r.setenv)
-            && !r.root_equivalent
+fn check_sudo_rules(rules: &[schema::SudoRule]) -> Result<(), BuildError> {
+    for (index, r) in rules.iter().enumerate() {
+        if let Some(why) = root_equivalence(&r.commands, r.setenv())
+            && !r.root_equivalent()
         {
             return Err(BuildError(format!(
                 "sudo rule {} (group {:?}) is root-equivalent: {why}; if that is \
@@ -375,26 +378,41 @@ mod tests {
             serde_json::to_string(&first).unwrap(),
             serde_json::to_string(&again).unwrap()
         );
-        assert_eq!(first["serial"], 2);
+        assert_eq!(first.serial, 2);
         // bob leaves, carol joins: carol does not get bob's uid; bob keeps
         // his if he comes back.
         let without_bob = PEOPLE.replace("name = \"bob\"", "name = \"carol\"");
         let s = build(&parse(&without_bob).unwrap(), &[], &mut a, NOW).unwrap();
-        let carol = s["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["name"] == "carol")
-            .unwrap();
-        assert_eq!(carol["uid"], 10_005); // after alice, bob, deploy, developers, oncall
+        let carol = s.users.iter().find(|u| u.name == "carol").unwrap();
+        assert_eq!(carol.uid, 10_005); // after alice, bob, deploy, developers, oncall
         let s = build(&parse(PEOPLE).unwrap(), &[], &mut a, NOW).unwrap();
-        let bob = s["users"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["name"] == "bob")
-            .unwrap();
-        assert_eq!(bob["uid"], 10_001);
+        let bob = s.users.iter().find(|u| u.name == "bob").unwrap();
+        assert_eq!(bob.uid, 10_001);
+    }
+
+    /// The schema's fields are declared in alphabetical order, as the
+    /// `serde_json::Value` that build used to return wrote them, so that a
+    /// people file gives the bytes it gave before.
+    #[test]
+    fn output_keys_are_in_the_order_earlier_builds_wrote_them() {
+        let text = format!(
+            "{PEOPLE}\n[[sudo]]\ngroup = \"oncall\"\ncommands = [\"/usr/bin/psql\"]\n\
+             runas = \"postgres\"\nnoexec = true\nnopasswd = false\nsetenv = true\n\
+             root_equivalent = true\n[revoked]\nserials = [7, -1]\nkey_ids = [\"a@b\"]\n\
+             keys = [\"SHA256:x\"]\n"
+        );
+        let s = build(
+            &parse(&text).unwrap(),
+            &["ca".into()],
+            &mut Ledger::default(),
+            NOW,
+        );
+        let s = s.unwrap();
+        let value = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            serde_json::to_string_pretty(&s).unwrap(),
+            serde_json::to_string_pretty(&value).unwrap()
+        );
     }
 
     #[test]
@@ -427,6 +445,13 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.0.contains("email") && e.0.contains("line"), "{e}");
+        // A sudo rule is held to the schema when the file is read: hosts
+        // would drop a rule with a field they do not know.
+        let e = parse(&format!(
+            "{PEOPLE}\n[[sudo]]\ngroup = \"oncall\"\ncommands = [\"/bin/true\"]\nhosts = [\"db\"]\n"
+        ))
+        .unwrap_err();
+        assert!(e.0.contains("hosts") && e.0.contains("line"), "{e}");
     }
 
     /// Found with fuzz/'s `people` target: `now + valid_for` overflowed (a
@@ -488,12 +513,7 @@ mod tests {
         for home in ["/home", "/home/", "/srv/people"] {
             let text = PEOPLE.replace("valid_for = \"7d\"", &format!("home = {home:?}"));
             let s = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap();
-            let homes: Vec<&str> = s["users"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u["home"].as_str().unwrap())
-                .collect();
+            let homes: Vec<&str> = s.users.iter().map(|u| u.home.as_str()).collect();
             let base = home.trim_end_matches('/');
             let expected: Vec<String> = ["alice", "bob", "deploy"]
                 .iter()
@@ -504,7 +524,7 @@ mod tests {
     }
 
     /// `[[sudo]]` tables after PEOPLE (alice and bob are developers).
-    fn with_sudo(rules: &str) -> Result<Value, BuildError> {
+    fn with_sudo(rules: &str) -> Result<Document, BuildError> {
         let text = format!("{PEOPLE}\n{rules}");
         build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW)
     }

@@ -85,8 +85,8 @@ pub fn build(args: &BuildArgs, now: UnixTime) -> Result<Built, Error> {
     Ok(Built {
         serial: ledger.serial,
         snapshot: snapshot_path,
-        accounts: snapshot["users"].as_array().map_or(0, Vec::len),
-        groups: snapshot["groups"].as_array().map_or(0, Vec::len),
+        accounts: snapshot.users.len(),
+        groups: snapshot.groups.len(),
         ledger: ledger_path,
     })
 }
