@@ -107,12 +107,74 @@ pub struct Ledger {
     pub next_id: u32,
 }
 
+/// Why a people file gives no snapshot: a variant per cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildError(pub String);
+pub enum BuildError {
+    /// TOML syntax, an unknown key, a wrong type: toml's words and line.
+    Syntax(String),
+    ValidFor(String),
+    ValidForTooLong(String),
+    RevokedShape,
+    /// `{kind} {name}`: not a valid name.
+    BadName {
+        kind: &'static str,
+        name: String,
+    },
+    Twice(String),
+    BadRole(String),
+    BadState(String),
+    PersonsOnlyForShared(String),
+    BadGroupName {
+        account: String,
+        group: String,
+    },
+    GroupNamedLikeAccount(String),
+    NotAPerson {
+        account: String,
+        person: String,
+    },
+    UnmarkedRootEquivalent {
+        rule: usize,
+        group: String,
+        why: String,
+    },
+    OutOfIds,
+    SerialAtMaximum,
+}
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            Self::Syntax(m) => f.write_str(m),
+            Self::ValidFor(v) => write!(f, "valid_for = {v:?} is not a duration"),
+            Self::ValidForTooLong(v) => write!(f, "valid_for = {v:?} is too long"),
+            Self::RevokedShape => {
+                f.write_str("revoked must be a table of lists: serials, key_ids and keys")
+            }
+            Self::BadName { kind, name } => write!(f, "{kind} {name:?}: not a valid name"),
+            Self::Twice(name) => write!(f, "{name:?} is listed twice"),
+            Self::BadRole(name) => write!(f, "{name:?}: role must be none, user or admin"),
+            Self::BadState(name) => write!(f, "{name:?}: state must be active or disabled"),
+            Self::PersonsOnlyForShared(name) => {
+                write!(f, "{name:?}: only shared accounts list persons")
+            }
+            Self::BadGroupName { account, group } => {
+                write!(f, "{account:?}: group {group:?} is not a valid name")
+            }
+            Self::GroupNamedLikeAccount(g) => write!(f, "group {g:?} has the name of an account"),
+            Self::NotAPerson { account, person } => {
+                write!(f, "shared account {account:?}: {person:?} is not a person")
+            }
+            Self::UnmarkedRootEquivalent { rule, group, why } => write!(
+                f,
+                "sudo rule {rule} (group {group:?}) is root-equivalent: {why}; if that is \
+                 intended, mark it root_equivalent = true"
+            ),
+            Self::OutOfIds => f.write_str("the ledger has run out of ids"),
+            Self::SerialAtMaximum => {
+                f.write_str("the ledger's serial is at its maximum; hosts accept no lower one")
+            }
+        }
     }
 }
 
@@ -128,7 +190,7 @@ impl Ledger {
         self.next_id = id
             .checked_add(1)
             .filter(|n| *n <= i32::MAX as u32)
-            .ok_or_else(|| BuildError("the ledger has run out of ids".into()))?;
+            .ok_or(BuildError::OutOfIds)?;
         self.ids.insert(key, id);
         Ok(id)
     }
@@ -139,7 +201,7 @@ pub fn parse(text: &str) -> Result<People, BuildError> {
     toml::from_str(text).map_err(|e| {
         let msg = e.to_string();
         let lines: Vec<&str> = msg.lines().filter(|l| !l.trim().is_empty()).collect();
-        BuildError(match (lines.first(), lines.last()) {
+        BuildError::Syntax(match (lines.first(), lines.last()) {
             (Some(first), Some(last)) if first != last => format!("{first}: {}", last.trim()),
             _ => msg.trim().to_owned(),
         })
@@ -155,26 +217,23 @@ pub fn build(
     ledger: &mut Ledger,
     now: UnixTime,
 ) -> Result<Document, BuildError> {
-    let err = |m: String| BuildError(m);
     let s = &people.snapshot;
     let valid_for = parse_duration(&s.valid_for)
         .filter(|d| *d > 0)
-        .ok_or_else(|| err(format!("valid_for = {:?} is not a duration", s.valid_for)))?;
+        .ok_or_else(|| BuildError::ValidFor(s.valid_for.clone()))?;
     // Hosts read valid_until as RFC 3339, whose years end at 9999.
     let valid_until = UnixTime::try_from(valid_for)
         .ok()
         .and_then(|d| now.checked_add(d))
         .filter(|t| *t < 253_402_300_800) // 10000-01-01T00:00:00Z
-        .ok_or_else(|| err(format!("valid_for = {:?} is too long", s.valid_for)))?;
+        .ok_or_else(|| BuildError::ValidForTooLong(s.valid_for.clone()))?;
     // Hosts read revoked as lists; any other shape refuses the whole snapshot.
     let revoked = match &people.revoked {
         None => None,
         Some(v) => Some(
             v.as_object()
                 .and_then(|_| schema::Revoked::deserialize(v).ok())
-                .ok_or_else(|| {
-                    err("revoked must be a table of lists: serials, key_ids and keys".into())
-                })?,
+                .ok_or(BuildError::RevokedShape)?,
         ),
     };
     check_sudo_rules(&people.sudo)?;
@@ -191,20 +250,19 @@ pub fn build(
     let mut accounts = Vec::new();
     for (word, kind, list) in kinds {
         for a in list.iter() {
-            valid_name(&a.name)
-                .map_err(|_| err(format!("{word} {:?}: not a valid name", a.name)))?;
+            valid_name(&a.name).map_err(|_| BuildError::BadName {
+                kind: word,
+                name: a.name.clone(),
+            })?;
             if !seen.insert(a.name.as_str()) {
-                return Err(err(format!("{:?} is listed twice", a.name)));
+                return Err(BuildError::Twice(a.name.clone()));
             }
-            let role: Role = read_word(&a.role)
-                .ok_or_else(|| err(format!("{:?}: role must be none, user or admin", a.name)))?;
-            let state: AccountState = read_word(&a.state)
-                .ok_or_else(|| err(format!("{:?}: state must be active or disabled", a.name)))?;
+            let role: Role =
+                read_word(&a.role).ok_or_else(|| BuildError::BadRole(a.name.clone()))?;
+            let state: AccountState =
+                read_word(&a.state).ok_or_else(|| BuildError::BadState(a.name.clone()))?;
             if kind != AccountKind::Shared && !a.persons.is_empty() {
-                return Err(err(format!(
-                    "{:?}: only shared accounts list persons",
-                    a.name
-                )));
+                return Err(BuildError::PersonsOnlyForShared(a.name.clone()));
             }
             accounts.push((a, kind, role, state));
         }
@@ -237,10 +295,12 @@ pub fn build(
             name: a.name.clone(),
         });
         for g in &a.groups {
-            valid_name(g)
-                .map_err(|_| err(format!("{:?}: group {g:?} is not a valid name", a.name)))?;
+            valid_name(g).map_err(|_| BuildError::BadGroupName {
+                account: a.name.clone(),
+                group: g.clone(),
+            })?;
             if seen.contains(g.as_str()) {
-                return Err(err(format!("group {g:?} has the name of an account")));
+                return Err(BuildError::GroupNamedLikeAccount(g.clone()));
             }
             match named.iter_mut().find(|(n, _)| n == g) {
                 Some((_, members)) => members.push(a.name.clone()),
@@ -259,10 +319,10 @@ pub fn build(
     let mut grants = Vec::new();
     for a in &people.shared {
         if let Some(p) = a.persons.iter().find(|p| !persons.contains(p.as_str())) {
-            return Err(err(format!(
-                "shared account {:?}: {p:?} is not a person",
-                a.name
-            )));
+            return Err(BuildError::NotAPerson {
+                account: a.name.clone(),
+                person: p.clone(),
+            });
         }
         grants.push(schema::Grant {
             account: a.name.clone(),
@@ -271,9 +331,10 @@ pub fn build(
     }
     // Hosts refuse any serial below the highest they have seen: a ledger at
     // the top has nowhere to go (fuzz/'s `people` target found the overflow).
-    ledger.serial = ledger.serial.checked_add(1).ok_or_else(|| {
-        err("the ledger's serial is at its maximum; hosts accept no lower one".into())
-    })?;
+    ledger.serial = ledger
+        .serial
+        .checked_add(1)
+        .ok_or(BuildError::SerialAtMaximum)?;
     Ok(Document {
         format: crate::snapshot::FORMAT.into(),
         grants,
@@ -301,12 +362,11 @@ fn check_sudo_rules(rules: &[schema::SudoRule]) -> Result<(), BuildError> {
         if let Some(why) = root_equivalence(&r.commands, r.setenv())
             && !r.root_equivalent()
         {
-            return Err(BuildError(format!(
-                "sudo rule {} (group {:?}) is root-equivalent: {why}; if that is \
-                 intended, mark it root_equivalent = true",
-                index + 1,
-                r.group
-            )));
+            return Err(BuildError::UnmarkedRootEquivalent {
+                rule: index + 1,
+                group: r.group.clone(),
+                why: why.to_string(),
+            });
         }
     }
     Ok(())
@@ -438,20 +498,26 @@ mod tests {
         ];
         for (text, needle) in cases {
             let e = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap_err();
-            assert!(e.0.contains(needle), "{e}");
+            assert!(e.to_string().contains(needle), "{e}");
         }
         let e = parse(&format!(
             "{PEOPLE}\n[[person]]\nname = \"x\"\nemail = \"x@y\"\n"
         ))
         .unwrap_err();
-        assert!(e.0.contains("email") && e.0.contains("line"), "{e}");
+        assert!(
+            e.to_string().contains("email") && e.to_string().contains("line"),
+            "{e}"
+        );
         // A sudo rule is held to the schema when the file is read: hosts
         // would drop a rule with a field they do not know.
         let e = parse(&format!(
             "{PEOPLE}\n[[sudo]]\ngroup = \"oncall\"\ncommands = [\"/bin/true\"]\nhosts = [\"db\"]\n"
         ))
         .unwrap_err();
-        assert!(e.0.contains("hosts") && e.0.contains("line"), "{e}");
+        assert!(
+            e.to_string().contains("hosts") && e.to_string().contains("line"),
+            "{e}"
+        );
     }
 
     /// Found with fuzz/'s `people` target: `now + valid_for` overflowed (a
@@ -464,7 +530,7 @@ mod tests {
             let text = PEOPLE.replace("\"7d\"", &format!("{valid_for:?}"));
             let mut ledger = Ledger::default();
             let e = build(&parse(&text).unwrap(), &[], &mut ledger, NOW).unwrap_err();
-            assert!(e.0.contains("too long"), "{valid_for}: {e}");
+            assert!(e.to_string().contains("too long"), "{valid_for}: {e}");
             assert_eq!(ledger, Ledger::default(), "{valid_for}");
         }
         // The longest validity hosts can read still builds, and they read it.
@@ -482,7 +548,7 @@ mod tests {
             ..Ledger::default()
         };
         let e = build(&parse(PEOPLE).unwrap(), &[], &mut ledger, NOW).unwrap_err();
-        assert!(e.0.contains("serial is at its maximum"), "{e}");
+        assert!(e.to_string().contains("serial is at its maximum"), "{e}");
     }
 
     /// Found with fuzz/'s `people` target: a `revoked` that is not a table of
@@ -498,7 +564,7 @@ mod tests {
         ] {
             let text = format!("{top}{PEOPLE}\n{table}");
             let e = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap_err();
-            assert!(e.0.contains("revoked"), "{top}{table}: {e}");
+            assert!(e.to_string().contains("revoked"), "{top}{table}: {e}");
         }
         let text = format!("{PEOPLE}\n[revoked]\nserials = [7, -1]\nkey_ids = []\n");
         let s = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap();
@@ -547,7 +613,7 @@ mod tests {
             ),
         ] {
             let e = with_sudo(&format!("{plain}{rule}")).unwrap_err();
-            assert_eq!(e.0, error);
+            assert_eq!(e.to_string(), error);
             // Marked, it builds, and hosts keep it.
             let s = with_sudo(&format!("{plain}{rule}root_equivalent = true\n")).unwrap();
             let json = serde_json::to_vec(&s).unwrap();
