@@ -127,6 +127,26 @@ impl World {
         self.host.cert(key, cert)
     }
 
+    /// alice logs in (`id; pwd`) with her key, certified by the trusted CA as `cert` says.
+    fn alice_logs_in_with(&self, cert: &Cert) -> Login {
+        let path = self.cert(&self.alice, cert);
+        self.login("alice", &self.alice, &path)
+    }
+
+    /// [`assert_gate_refused`] for alice's key certified as `cert` says.
+    #[track_caller]
+    fn assert_gate_refused_alice(&self, login: &Login, cert: &Cert, reason: &str) {
+        let described = cert_in_log(&self.alice, &cert.key_id, cert.serial, &self.host.ca);
+        assert_gate_refused(
+            login,
+            "alice",
+            &described,
+            &cert.key_id,
+            cert.serial,
+            reason,
+        );
+    }
+
     /// `ssh USER@127.0.0.1 'id; pwd'` with `key` and `cert`.
     fn login(&self, user: &str, key: &Key, cert: &Path) -> Login {
         self.host.ssh(user, key, Some(cert), "id; pwd")
@@ -361,19 +381,13 @@ fn good_certificate_logs_in(host: HostBuilder) {
 #[test]
 fn expired_certificate_is_refused() {
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-old", "alice")
-            .validity("20200101000000Z:20200101010000Z")
-            .serial(7),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-old", "alice")
+        .validity("20200101000000Z:20200101010000Z")
+        .serial(7);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-old", 7, &w.host.ca),
-        "alice-old",
-        7,
+        &cert,
         "certificate refused: expired at 2020-01-01T01:00:00Z",
     );
 }
@@ -381,19 +395,13 @@ fn expired_certificate_is_refused() {
 #[test]
 fn not_yet_valid_certificate_is_refused() {
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-future", "alice")
-            .validity("20990101000000Z:20990101010000Z")
-            .serial(8),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-future", "alice")
+        .validity("20990101000000Z:20990101010000Z")
+        .serial(8);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-future", 8, &w.host.ca),
-        "alice-future",
-        8,
+        &cert,
         "certificate refused: not valid before 2099-01-01T00:00:00Z",
     );
 }
@@ -402,19 +410,13 @@ fn not_yet_valid_certificate_is_refused() {
 fn certificate_living_longer_than_max_lifetime_is_refused() {
     // 17h01m against the host's 16h.
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-long", "alice")
-            .validity("-1m:+17h")
-            .serial(9),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-long", "alice")
+        .validity("-1m:+17h")
+        .serial(9);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-long", 9, &w.host.ca),
-        "alice-long",
-        9,
+        &cert,
         "certificate refused: lifetime 61260s is over this host's limit of 57600s",
     );
 }
@@ -423,16 +425,9 @@ fn certificate_living_longer_than_max_lifetime_is_refused() {
 fn revoked_serial_is_refused() {
     let w = World::new();
     w.revoke(2, r#"{"serials":[13],"key_ids":[],"keys":[]}"#);
-    let cert = w.cert(&w.alice, &Cert::new("alice-stolen", "alice").serial(13));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-stolen", 13, &w.host.ca),
-        "alice-stolen",
-        13,
-        "certificate refused: revoked",
-    );
+    let cert = Cert::new("alice-stolen", "alice").serial(13);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
 }
 
 #[test]
@@ -442,19 +437,9 @@ fn revoked_key_id_is_refused() {
         2,
         r#"{"serials":[],"key_ids":["alice@lost-laptop"],"keys":[]}"#,
     );
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice@lost-laptop", "alice").serial(14),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice@lost-laptop", 14, &w.host.ca),
-        "alice@lost-laptop",
-        14,
-        "certificate refused: revoked",
-    );
+    let cert = Cert::new("alice@lost-laptop", "alice").serial(14);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
 }
 
 #[test]
@@ -467,48 +452,28 @@ fn revoked_key_is_refused_whatever_certificate_carries_it() {
             json_str(&w.alice.fingerprint())
         ),
     );
-    let cert = w.cert(&w.alice, &Cert::new("alice-fresh", "alice").serial(15));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-fresh", 15, &w.host.ca),
-        "alice-fresh",
-        15,
-        "certificate refused: revoked",
-    );
+    let cert = Cert::new("alice-fresh", "alice").serial(15);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
 }
 
 #[test]
 fn certificate_for_another_person_is_refused() {
     let w = World::new();
-    let cert = w.cert(&w.alice, &Cert::new("bob@laptop", "bob").serial(16));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "bob@laptop", 16, &w.host.ca),
-        "bob@laptop",
-        16,
-        "certificate does not name this account",
-    );
+    let cert = Cert::new("bob@laptop", "bob").serial(16);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate does not name this account");
 }
 
 #[test]
 fn certificate_without_principals_is_refused() {
     // Without -n, ssh-keygen certifies the key for every principal.
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("anyone", "").without_principals().serial(17),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("anyone", "").without_principals().serial(17);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "anyone", 17, &w.host.ca),
-        "anyone",
-        17,
+        &cert,
         "certificate refused: no principals (valid for anyone)",
     );
 }
@@ -580,19 +545,13 @@ fn host_certificate_is_refused_as_user_certificate() {
 #[test]
 fn unknown_critical_option_is_refused() {
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-critical", "alice")
-            .option("critical:foo@example.com=bar")
-            .serial(20),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-critical", "alice")
+        .option("critical:foo@example.com=bar")
+        .serial(20);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-critical", 20, &w.host.ca),
-        "alice-critical",
-        20,
+        &cert,
         r#"certificate refused: unknown critical option \"foo@example.com\""#,
     );
 }
@@ -678,19 +637,13 @@ fn binding_required() -> World {
 #[test]
 fn certificate_bound_to_another_host_is_refused_when_binding_is_required() {
     let w = binding_required();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-db", "alice")
-            .option("extension:hosts@roster=db-07")
-            .serial(22),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-db", "alice")
+        .option("extension:hosts@roster=db-07")
+        .serial(22);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-db", 22, &w.host.ca),
-        "alice-db",
-        22,
+        &cert,
         "certificate refused: bound to other hosts (db-07)",
     );
 }
