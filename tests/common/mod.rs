@@ -596,6 +596,19 @@ pub fn json_str(s: &str) -> String {
     out
 }
 
+/// A user entry with `state`, `role` and `kind`, gid = uid, no gecos, home `/home/<name>`
+/// and shell `/bin/bash`: the sshd-level tests' people.
+pub fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String {
+    format!(
+        r#"{{"name":{},"uid":{uid},"gid":{uid},"gecos":"","home":{},"shell":"/bin/bash","state":{},"role":{},"kind":{}}}"#,
+        json_str(name),
+        json_str(&format!("/home/{name}")),
+        json_str(state),
+        json_str(role),
+        json_str(kind)
+    )
+}
+
 /// A user entry with home `/home/<name>`; ids are u64 so out-of-range values can be written.
 pub fn user(name: &str, uid: u64, gid: u64, gecos: &str, shell: &str) -> String {
     format!(

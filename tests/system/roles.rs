@@ -12,12 +12,12 @@
 //! (`scripts/install-deps.sh`). Run: `cargo test --test system roles:: -- --nocapture` (the
 //! offboarding test prints the time it measured).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::host::{Host, HostBuilder};
-use crate::common::sshd::{Background, Cert, Key, assert_session, live, live_processes_of};
-use crate::common::{agent_setpriv, group, json_str, sh_quote, snapshot_json_with};
+use crate::common::sshd::{Cert, Key, assert_session, live, live_processes_of};
+use crate::common::{account, agent_setpriv, group, json_str, sh_quote, snapshot_json_with};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
 /// `[sync] offboard_grace`'s default, which the test host keeps.
@@ -33,17 +33,6 @@ const SUDO_REFUSED_BY_ROSTER: &str =
     "sudo: PAM account management error: Permission denied\nsudo: a password is required\n";
 
 // --- The snapshot ---
-
-fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String {
-    format!(
-        r#"{{"name":{},"uid":{uid},"gid":{uid},"gecos":"","home":{},"shell":"/bin/bash","state":{},"role":{},"kind":{}}}"#,
-        json_str(name),
-        json_str(&format!("/home/{name}")),
-        json_str(state),
-        json_str(role),
-        json_str(kind)
-    )
-}
 
 /// Who is on the host, and as what.
 #[derive(Clone)]
@@ -184,17 +173,6 @@ impl World {
         };
         self.host
             .publish(&snapshot(2, &self.host.ca, &people, &[WEB_ID_RULE]));
-    }
-
-    fn background(
-        &self,
-        name: &str,
-        user: &str,
-        key: &Key,
-        cert: &Path,
-        command: &str,
-    ) -> Background {
-        self.host.background(name, user, key, cert, command)
     }
 }
 
@@ -343,7 +321,7 @@ fn huge_and_odd_user_names_through_pam_and_the_sshd_gate() {
 fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
     let w = World::new();
     let (alice, cert) = w.person("alice", 201);
-    let session = w.background(
+    let session = w.host.background(
         "alice-session",
         "alice",
         &alice,
@@ -388,7 +366,7 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
 fn disabled_users_running_session_ends_within_the_grace_period() {
     let w = World::new();
     let (erin, cert) = w.person("erin", 301);
-    let session = w.background(
+    let session = w.host.background(
         "erin-session",
         "erin",
         &erin,
@@ -575,7 +553,7 @@ fn granted_person_enters_a_shared_account_and_others_do_not() {
 /// her role away. Returns her session, still open, for the sync to end.
 fn alice_in_deploy_loses_her_role(w: &World) -> crate::common::sshd::Background {
     let (alice, cert) = w.person("alice", 611);
-    let session = w.background(
+    let session = w.host.background(
         "alice-deploy",
         "deploy",
         &alice,
@@ -858,7 +836,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         ),
     );
     assert_session(&left, "left\n");
-    let session = w.background(
+    let session = w.host.background(
         "alice-session",
         "alice",
         &alice,
@@ -963,7 +941,7 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         ("erin", "erin", &erin, &erin_cert),
     ]
     .map(|(name, user, key, cert)| {
-        let s = w.background(
+        let s = w.host.background(
             name,
             user,
             key,
@@ -1127,7 +1105,7 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
     // sync killed in it has installed the snapshot but not ended her session.
     let w = World::new();
     let (erin, cert) = w.person("erin", 1501);
-    let session = w.background(
+    let session = w.host.background(
         "erin-session",
         "erin",
         &erin,

@@ -26,23 +26,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::common::host::{Host, HostBuilder};
 use crate::common::sshd::{Cert, Key, Login, PORT, STATE_DIR, alive, assert_session};
-use crate::common::{group, json_str, snapshot_json_with};
+use crate::common::{account, group, json_str, snapshot_json_with};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
 
 // --- The snapshot ---
-
-/// A user entry with home `/home/<name>` and shell `/bin/bash`.
-fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String {
-    format!(
-        r#"{{"name":{},"uid":{uid},"gid":{uid},"gecos":"","home":{},"shell":"/bin/bash","state":{},"role":{},"kind":{}}}"#,
-        json_str(name),
-        json_str(&format!("/home/{name}")),
-        json_str(state),
-        json_str(role),
-        json_str(kind)
-    )
-}
 
 /// alice and bob (persons, role user), dora (disabled), nina (role none), and the shared
 /// account deploy, which alice is granted.
