@@ -35,8 +35,9 @@ for sanitizer in "${@:-address thread}"; do
         ROSTER_TEST_NSS_MODULE="$PWD/$target_dir/$host/debug/libnss_roster.so" \
         ROSTER_TEST_CFLAGS="-g -rdynamic -Wl,--whole-archive $rt -Wl,--no-whole-archive -ldl -lm -lrt" \
         ASAN_OPTIONS=detect_leaks=1 TSAN_OPTIONS=halt_on_error=1 \
-            cargo test --test nss_glibc --test faults -- --test-threads=1 \
+            cargo test --test system -- --test-threads=1 \
             --skip address_space \
-            concurrent forking reentrant descriptors lookups_from dlopen huge
+            nss_glibc::concurrent nss_glibc::forking nss_glibc::reentrant \
+            faults::descriptors faults::lookups_from faults::dlopen faults::huge
     done
 done

@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::process::run_logged;
 use common::{debs, sh_quote};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,6 @@ use std::time::{Duration, Instant};
 
 /// Longest one step in the throwaway root may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(300);
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What must come back byte for byte after a purge: every path under these,
 /// with its type, mode, owner, link target and content hash.
@@ -88,38 +88,16 @@ exec sleep infinity
 
     /// Runs `script` with /bin/sh inside the throwaway root; returns (status, stdout+stderr).
     fn run(&self, script: &str) -> (i32, String) {
-        let log = self.dir.join("step.log");
-        // One open file for both streams: they share its offset, so lines
-        // interleave in the order written instead of overwriting each other.
-        let output = fs::File::create(&log).unwrap();
-        let mut child = Command::new("nsenter")
+        let mut nsenter = Command::new("nsenter");
+        nsenter
             .args(["--target", &self.holder.id().to_string(), "--mount", "--"])
-            .args(["chroot", self.dir.join("root").to_str().unwrap()])
-            .args(["/bin/sh", "-c", script])
-            .env_clear()
-            .env("PATH", PATH)
-            .env("HOME", "/root")
-            .env("LANG", "C")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().unwrap())
-            .stderr(output)
-            .spawn()
-            .expect("run nsenter");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > STEP_TIMEOUT {
-                let _ = child.kill();
-                panic!("step timed out after {STEP_TIMEOUT:?}:\n{script}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let out = fs::read_to_string(&log).unwrap();
-        (status.code().unwrap_or(-1), out)
+            .args(["chroot", self.dir.join("root").to_str().unwrap()]);
+        run_logged(
+            &mut nsenter,
+            script,
+            &self.dir.join("step.log"),
+            STEP_TIMEOUT,
+        )
     }
 
     /// Runs `script` and demands exit status 0; returns its output.

@@ -18,7 +18,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::sshd::{Cert, Key, Setup, SshHost, ssh_argv};
+use common::host::Host;
+use common::sshd::{Cert, Key, SshHost, ssh_argv};
 use common::{group, json_str, sh_quote, snapshot_json_with, user};
 
 const BEGIN: &str = "<!-- ssh login: written by bench/login.sh -->";
@@ -30,24 +31,23 @@ fn login_overhead_is_measured() {
     let n: usize = std::env::var("ROSTER_BENCH_LOGINS")
         .map_or(5, |v| v.parse().expect("ROSTER_BENCH_LOGINS is a number"));
     assert!(n > 0, "ROSTER_BENCH_LOGINS must be at least 1");
-    let host = SshHost::start(Setup::roster());
+    let host = Host::new().build();
     let modules = std::env::var("ROSTER_BENCH_MODULES").ok();
     if let Some(dir) = &modules {
         bind_modules(&host, Path::new(dir));
     }
-    let (ca, alice, carol) = (host.key("user-ca"), host.key("alice"), host.key("carol"));
+    let (alice, carol) = (host.key("alice"), host.key("carol"));
     host.install(&snapshot_json_with(
         1,
         "2099-01-01T00:00:00Z",
         &[user("alice", 10001, 10001, "", "/bin/bash")],
         &[group("alice", 10001, &[])],
-        &[("user_cas", format!("[{}]", json_str(&ca.public_line())))],
+        &[(
+            "user_cas",
+            format!("[{}]", json_str(&host.ca.public_line())),
+        )],
     ));
-    let cert = host.certify(
-        &ca,
-        &alice,
-        &Cert::new("alice@bench", "alice").validity("+1h"),
-    );
+    let cert = host.cert(&alice, &Cert::new("alice@bench", "alice").validity("+1h"));
     host.authorize("carol", &carol);
     let kinds: [(&str, &Key, Option<&Path>); 2] =
         [("alice", &alice, Some(&cert)), ("carol", &carol, None)];

@@ -23,6 +23,7 @@
 
 mod common;
 
+use common::process::{PATH, require_root, run_logged};
 use common::{debs, sh_quote, workspace_dir};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,6 @@ const ROOT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(900);
 /// Longest one command in the container may take.
 const STEP_TIMEOUT: Duration = Duration::from_secs(180);
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// The snapshot source inside the container: busybox httpd on its private loopback.
 const SOURCE: &str = "http://127.0.0.1:8080/snapshot.json";
 
@@ -337,40 +337,15 @@ impl Container {
     /// Runs `script` with /bin/sh as root in the container (its mount, UTS, IPC, network
     /// and PID namespaces); returns (status, stdout and stderr).
     fn run(&self, script: &str) -> (i32, String) {
-        let log = self.dir.join("step.log");
-        let output = fs::File::create(&log).unwrap();
-        let mut child = Command::new("nsenter")
+        let mut nsenter = Command::new("nsenter");
+        nsenter
             .args(["--target", &self.init.to_string()])
-            .args(["--mount", "--uts", "--ipc", "--net", "--pid", "--"])
-            .args(["/bin/sh", "-c", script])
-            .env_clear()
-            .env("PATH", PATH)
-            .env("HOME", "/root")
-            .env("LANG", "C")
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().unwrap())
-            .stderr(output)
-            .spawn()
-            .expect("run nsenter");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if started.elapsed() > STEP_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "step timed out after {STEP_TIMEOUT:?}:\n{script}\n{}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        (
-            status.code().unwrap_or(-1),
-            fs::read_to_string(&log).unwrap(),
+            .args(["--mount", "--uts", "--ipc", "--net", "--pid", "--"]);
+        run_logged(
+            &mut nsenter,
+            script,
+            &self.dir.join("step.log"),
+            STEP_TIMEOUT,
         )
     }
 
@@ -434,16 +409,6 @@ fn child_named(parent: u32, comm: &str) -> Option<u32> {
         let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
         (ppid == parent && name == comm).then_some(pid)
     })
-}
-
-fn require_root() {
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")),
-        "this test must run as root (debootstrap, mounts, systemd-nspawn)"
-    );
 }
 
 /// The Debian mirror the machine's own apt sources use for `SUITE`.

@@ -12,6 +12,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod host;
+pub mod process;
 pub mod sshd;
 
 use std::cell::Cell;
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The directory glibc searches for `libnss_roster.so.2` when it is not in ld.so.cache.
 const SYSTEM_LIB_DIR: &str = "/usr/lib/x86_64-linux-gnu";
@@ -112,7 +114,7 @@ fn cargo_build(args: &[&str]) {
 pub fn artifacts() -> &'static Artifacts {
     static ARTIFACTS: OnceLock<Artifacts> = OnceLock::new();
     ARTIFACTS.get_or_init(|| {
-        require_root();
+        process::require_root();
         refuse_caching_daemons();
         let target = target_dir();
         cargo_build(&["--workspace", "--target-dir", target.to_str().unwrap()]);
@@ -153,19 +155,6 @@ pub fn panic_module() -> &'static Path {
         assert!(module.is_file(), "no {}", module.display());
         module
     })
-}
-
-fn require_root() {
-    let status = fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let uids = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .expect("Uid: line in /proc/self/status");
-    assert!(
-        uids.split_whitespace().all(|id| id == "0"),
-        "the NSS integration tests must run as root (they mount inside a private \
-         namespace); run them with sudo or as root. Uid: {uids}"
-    );
 }
 
 /// nscd/unscd/sssd would answer lookups from the host's tables, outside our namespace,
@@ -408,22 +397,15 @@ impl Sandbox {
             .process_group(0)
             .spawn()
             .expect("spawn unshare");
-        let deadline = Instant::now() + RUN_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", child.id())])
-                    .status();
-                let _ = child.wait();
-                panic!(
-                    "namespace run timed out after {RUN_TIMEOUT:?}: {script}\nstderr:\n{}",
-                    fs::read_to_string(&stderr).unwrap_or_default()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(5));
+        let Some(status) = process::wait_timeout(&mut child, RUN_TIMEOUT, || {}) else {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            panic!(
+                "namespace run timed out after {RUN_TIMEOUT:?}: {script}\nstderr:\n{}",
+                fs::read_to_string(&stderr).unwrap_or_default()
+            );
         };
         let out = to_output(
             status,
@@ -612,6 +594,19 @@ pub fn json_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A user entry with `state`, `role` and `kind`, gid = uid, no gecos, home `/home/<name>`
+/// and shell `/bin/bash`: the sshd-level tests' people.
+pub fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String {
+    format!(
+        r#"{{"name":{},"uid":{uid},"gid":{uid},"gecos":"","home":{},"shell":"/bin/bash","state":{},"role":{},"kind":{}}}"#,
+        json_str(name),
+        json_str(&format!("/home/{name}")),
+        json_str(state),
+        json_str(role),
+        json_str(kind)
+    )
 }
 
 /// A user entry with home `/home/<name>`; ids are u64 so out-of-range values can be written.

@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::process::{PATH, wait_timeout};
 use super::{
     Output, SYSTEM_LIB_DIR, Sandbox, agent_setpriv, artifacts, fixture, sh_quote, target_dir,
     to_output,
@@ -55,8 +56,6 @@ pub const PORT: u16 = 2222;
 pub const STATE_DIR: &str = "/var/lib/roster";
 /// roster's events file, where the PAM module appends.
 pub const EVENTS: &str = "/var/log/roster/events.jsonl";
-/// `PATH` of every command run in the namespace (sshd clears the environment anyway).
-const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// How roster is wired into sshd and PAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,9 +102,9 @@ impl Default for RosterConfig {
     }
 }
 
-/// How the host is set up.
+/// How the host is set up ([`super::host::HostBuilder`] says it).
 #[derive(Clone, Debug)]
-pub struct Setup {
+pub(super) struct Setup {
     pub wiring: Wiring,
     pub config: RosterConfig,
     /// More sshd configuration, in a drop-in read before roster's (first value wins).
@@ -115,28 +114,11 @@ pub struct Setup {
 impl Setup {
     /// roster wired in with its lines in `/etc/pam.d/sshd`, and the default
     /// [`RosterConfig`].
-    pub fn roster() -> Setup {
+    pub(super) fn roster() -> Setup {
         Setup {
             wiring: Wiring::SshdPamFile,
             config: RosterConfig::default(),
             sshd_config: Vec::new(),
-        }
-    }
-
-    /// roster wired in as the package does it (`pam-auth-update`).
-    pub fn packaged() -> Setup {
-        Setup {
-            wiring: Wiring::PamAuthUpdate,
-            ..Setup::roster()
-        }
-    }
-
-    /// Debian's stock sshd and PAM, with only `lines` added to sshd's configuration.
-    pub fn stock(lines: &[&str]) -> Setup {
-        Setup {
-            wiring: Wiring::Stock,
-            config: RosterConfig::default(),
-            sshd_config: lines.iter().map(|l| l.to_string()).collect(),
         }
     }
 }
@@ -329,7 +311,7 @@ pub struct SshHost {
 impl SshHost {
     /// Builds the namespace and starts sshd in it. Panics (with sshd's log) if it does not
     /// come up.
-    pub fn start(setup: Setup) -> SshHost {
+    pub(super) fn start(setup: Setup) -> SshHost {
         let sandbox = Sandbox::new();
         let dir = sandbox.dir().to_path_buf();
         for sub in [
@@ -563,7 +545,7 @@ impl SshHost {
                 .collect(),
             syslog,
         };
-        // `ROSTER_SHOW_LOGINS=1 cargo test --test sshd_login -- --nocapture` shows them all.
+        // `ROSTER_SHOW_LOGINS=1 cargo test --test system sshd_login:: -- --nocapture` shows them all.
         if std::env::var_os("ROSTER_SHOW_LOGINS").is_some() {
             let argv: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
             eprintln!("=== {argv:?}\n{login}");
@@ -616,8 +598,11 @@ impl SshHost {
             .expect("spawn nsenter");
         // Drain /dev/log meanwhile: its queue holds only `net.unix.max_dgram_qlen` (10)
         // messages, and a sender (sshd's PAM modules, sudo) blocks when it is full.
-        let status = wait_timeout(&mut child, COMMAND_TIMEOUT, || drop(self.syslog()))
-            .unwrap_or_else(|| panic!("{:?} in the namespace timed out", argv[0].as_ref()));
+        let Some(status) = wait_timeout(&mut child, COMMAND_TIMEOUT, || drop(self.syslog())) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{:?} in the namespace timed out", argv[0].as_ref());
+        };
         let out = to_output(
             status,
             fs::read(&stdout).unwrap(),
@@ -1022,28 +1007,6 @@ fn enter_namespace(dir: &Path, syslog: &Path, reaper: &Path, wiring: Wiring) -> 
             );
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Waits for `child` up to `timeout`; on timeout kills it (by its PID) and returns None.
-/// Calls `tick` between polls.
-fn wait_timeout(
-    child: &mut Child,
-    timeout: Duration,
-    tick: impl Fn(),
-) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        tick();
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

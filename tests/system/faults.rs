@@ -2,13 +2,11 @@
 //! what a host process might — runs out of descriptors or address space, closes or
 //! dup2()s over every descriptor, looks up from atexit handlers and thread-local
 //! destructors, dlopen()s and dlclose()s the module in a loop, passes a 1 MiB or
-//! non-UTF-8 name — inside the same private-namespace sandbox as tests/nss_glibc.rs.
+//! non-UTF-8 name — inside the same private-namespace sandbox as tests/system/nss_glibc.rs.
 //! The expected outcome of each: no crash, no abort, no hang, and right answers as soon
 //! as the fault is gone.
 
-mod common;
-
-use common::{Sandbox, read_fixture, sh_quote};
+use crate::common::{Sandbox, read_fixture, sh_quote};
 
 /// Runs `faults MODE` with the fixture snapshot; returns (status, stdout, stderr).
 fn faults(mode: &str) -> (i32, String, String) {

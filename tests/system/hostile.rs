@@ -6,11 +6,9 @@
 //! and the rest must still be served through the real glibc. JSON nested a million deep
 //! is skipped or drops its entry; a document that is not a v1 snapshot is refused whole
 //! with a reason (`roster sync` then keeps the last good snapshot, and caps the size of
-//! what it fetches: tests/sync.rs).
+//! what it fetches: tests/system/sync.rs).
 
-mod common;
-
-use common::{Sandbox, artifacts, group, json_str};
+use crate::common::{Sandbox, artifacts, group, json_str};
 use std::fmt::Write as _;
 use std::process::Command;
 

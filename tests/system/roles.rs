@@ -9,18 +9,15 @@
 //! why (roster's events file, syslog, `roster status`).
 //!
 //! Needs root, `ssh`, `ssh-keygen`, Debian's `openssh-server`, `sudo` and `ip`
-//! (`scripts/install-deps.sh`). Run: `cargo test --test roles -- --nocapture` (the
+//! (`scripts/install-deps.sh`). Run: `cargo test --test system roles:: -- --nocapture` (the
 //! offboarding test prints the time it measured).
 
-mod common;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::sshd::{
-    Background, Cert, Key, Setup, SshHost, assert_session, live, live_processes_of,
-};
-use common::{agent_setpriv, group, json_str, sh_quote, snapshot_json_with, workspace_dir};
+use crate::common::host::{Host, HostBuilder};
+use crate::common::sshd::{Cert, Key, assert_session, live, live_processes_of};
+use crate::common::{account, agent_setpriv, group, json_str, sh_quote, snapshot_json_with};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
 /// `[sync] offboard_grace`'s default, which the test host keeps.
@@ -36,17 +33,6 @@ const SUDO_REFUSED_BY_ROSTER: &str =
     "sudo: PAM account management error: Permission denied\nsudo: a password is required\n";
 
 // --- The snapshot ---
-
-fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String {
-    format!(
-        r#"{{"name":{},"uid":{uid},"gid":{uid},"gecos":"","home":{},"shell":"/bin/bash","state":{},"role":{},"kind":{}}}"#,
-        json_str(name),
-        json_str(&format!("/home/{name}")),
-        json_str(state),
-        json_str(role),
-        json_str(kind)
-    )
-}
 
 /// Who is on the host, and as what.
 #[derive(Clone)]
@@ -137,45 +123,28 @@ fn snapshot(serial: u64, ca: &Key, people: &People, sudo_rules: &[&str]) -> Stri
 // --- The host under test ---
 
 struct World {
-    host: SshHost,
-    ca: Key,
+    host: Host,
 }
 
 impl World {
     /// The packaged wiring, roster's sudoers drop-in, and serial 1 with [`People::default`]
     /// and the web rule.
     fn new() -> World {
-        World::with(Setup::packaged())
+        World::with(Host::new().packaged())
     }
 
-    /// Like [`World::new`], on a host set up as `setup` says.
-    fn with(setup: Setup) -> World {
-        let host = SshHost::start(setup);
-        let dropin = workspace_dir().join("debian/sudoers.d/roster");
-        let out = host.run(&format!(
-            "install -m 0440 -o root -g root {} /etc/sudoers.d/roster && \
-             visudo -cf /etc/sudoers.d/roster",
-            sh_quote(dropin.to_str().unwrap())
-        ));
-        assert_eq!(out.status, 0, "installing the sudoers drop-in: {out:#?}");
-        let w = World {
-            ca: host.key("user-ca"),
-            host,
-        };
-        w.host
-            .install(&snapshot(1, &w.ca, &People::default(), &[WEB_ID_RULE]));
-        w
+    /// Like [`World::new`], on a host built from `host`.
+    fn with(host: HostBuilder) -> World {
+        let host = host
+            .sudo()
+            .snapshot(|ca| snapshot(1, ca, &People::default(), &[WEB_ID_RULE]))
+            .build();
+        World { host }
     }
 
     /// A key for `name` and a certificate of it (principal `name`, serial `serial`).
     fn person(&self, name: &str, serial: u64) -> (Key, PathBuf) {
-        let key = self.host.key(name);
-        let cert = self.host.certify(
-            &self.ca,
-            &key,
-            &Cert::new(&format!("{name}@laptop"), name).serial(serial),
-        );
-        (key, cert)
+        self.host.person(name, serial)
     }
 
     fn events_from(&self, from: u64) -> Vec<serde_json::Value> {
@@ -203,18 +172,7 @@ impl World {
             ..People::default()
         };
         self.host
-            .publish(&snapshot(2, &self.ca, &people, &[WEB_ID_RULE]));
-    }
-
-    fn background(
-        &self,
-        name: &str,
-        user: &str,
-        key: &Key,
-        cert: &Path,
-        command: &str,
-    ) -> Background {
-        self.host.background(name, user, key, cert, command)
+            .publish(&snapshot(2, &self.host.ca, &people, &[WEB_ID_RULE]));
     }
 }
 
@@ -363,7 +321,7 @@ fn huge_and_odd_user_names_through_pam_and_the_sshd_gate() {
 fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
     let w = World::new();
     let (alice, cert) = w.person("alice", 201);
-    let session = w.background(
+    let session = w.host.background(
         "alice-session",
         "alice",
         &alice,
@@ -378,7 +336,8 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
         alice_role: "user",
         ..People::default()
     };
-    w.host.install(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    w.host
+        .install(&snapshot(2, &w.host.ca, &people, &[WEB_ID_RULE]));
     let out = w.host.run("touch /run/roster-test-go");
     assert_eq!(out.status, 0, "{out:#?}");
     let (rc, _) = session.wait(&w.host, Duration::from_secs(30));
@@ -407,7 +366,7 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
 fn disabled_users_running_session_ends_within_the_grace_period() {
     let w = World::new();
     let (erin, cert) = w.person("erin", 301);
-    let session = w.background(
+    let session = w.host.background(
         "erin-session",
         "erin",
         &erin,
@@ -420,7 +379,8 @@ fn disabled_users_running_session_ends_within_the_grace_period() {
         erin_state: "disabled",
         ..People::default()
     };
-    w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    w.host
+        .publish(&snapshot(2, &w.host.ca, &people, &[WEB_ID_RULE]));
     let started = epoch_nanos();
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
@@ -502,7 +462,7 @@ fn sudoers_injection_is_dropped_and_the_valid_rules_still_apply() {
     ];
     w.host.install(&snapshot(
         2,
-        &w.ca,
+        &w.host.ca,
         &People::default(),
         &[injections[0], WEB_ID_RULE, injections[1]],
     ));
@@ -591,9 +551,9 @@ fn granted_person_enters_a_shared_account_and_others_do_not() {
 
 /// alice holds a session in the shared account deploy; a new snapshot takes
 /// her role away. Returns her session, still open, for the sync to end.
-fn alice_in_deploy_loses_her_role(w: &World) -> common::sshd::Background {
+fn alice_in_deploy_loses_her_role(w: &World) -> crate::common::sshd::Background {
     let (alice, cert) = w.person("alice", 611);
-    let session = w.background(
+    let session = w.host.background(
         "alice-deploy",
         "deploy",
         &alice,
@@ -672,9 +632,11 @@ fn offboarding_ends_what_a_person_left_running_in_a_shared_account_without_roste
 fn service_account_needs_a_source_address_and_gets_no_home() {
     let w = World::new();
     let key = w.host.key("backup");
-    let bare = w
-        .host
-        .certify(&w.ca, &key, &Cert::new("backup@cron", "backup").serial(701));
+    let bare = w.host.certify(
+        &w.host.ca,
+        &key,
+        &Cert::new("backup@cron", "backup").serial(701),
+    );
     let login = w.host.ssh("backup", &key, Some(&bare), "id -un; pwd");
     assert!(
         login.status == 255 && login.stdout.is_empty(),
@@ -687,7 +649,7 @@ fn service_account_needs_a_source_address_and_gets_no_home() {
     login.assert_logged("Certificate does not contain an authorized principal");
 
     let bound = w.host.certify(
-        &w.ca,
+        &w.host.ca,
         &key,
         &Cert::new("backup@cron", "backup")
             .serial(702)
@@ -731,7 +693,7 @@ fn explain_tells_why_step_by_step() {
     let cert_path = |name: &str, serial: u64| -> (String, Key) {
         let key = w.host.key(name);
         let cert = w.host.certify(
-            &w.ca,
+            &w.host.ca,
             &key,
             &Cert::new(&format!("{name}@laptop"), name).serial(serial),
         );
@@ -743,7 +705,7 @@ fn explain_tells_why_step_by_step() {
     assert!(!text.contains('✗'), "{text}");
     let key_line = format!(
         "  ✓ certificate CA                {} is trusted (user_cas[0])",
-        w.ca.fingerprint()
+        w.host.ca.fingerprint()
     );
     assert_lines(
         &text,
@@ -798,7 +760,7 @@ fn explain_tells_why_step_by_step() {
 
     let key = w.host.key("bob");
     let expired = w.host.certify(
-        &w.ca,
+        &w.host.ca,
         &key,
         &Cert::new("bob@laptop", "bob")
             .serial(803)
@@ -859,7 +821,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         ..People::default()
     };
     w.host
-        .install(&snapshot(2, &w.ca, &people, &[OPS_TRUE_RULE]));
+        .install(&snapshot(2, &w.host.ca, &people, &[OPS_TRUE_RULE]));
     let (alice, cert) = w.person("alice", 1101);
     // What her first session leaves running, detached, tries sudo after the change.
     let left = w.host.ssh(
@@ -874,7 +836,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         ),
     );
     assert_session(&left, "left\n");
-    let session = w.background(
+    let session = w.host.background(
         "alice-session",
         "alice",
         &alice,
@@ -892,7 +854,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         ..people
     };
     w.host
-        .install(&snapshot(3, &w.ca, &demoted, &[OPS_TRUE_RULE]));
+        .install(&snapshot(3, &w.host.ca, &demoted, &[OPS_TRUE_RULE]));
     assert_eq!(w.host.run("touch /run/roster-test-go").status, 0);
     let (rc, _) = session.wait(&w.host, Duration::from_secs(30));
     let context = format!(
@@ -951,11 +913,11 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         ..People::default()
     };
     w.host
-        .install(&snapshot(2, &w.ca, &with_second_ca, &[WEB_ID_RULE]));
+        .install(&snapshot(2, &w.host.ca, &with_second_ca, &[WEB_ID_RULE]));
     let (alice, alice_cert) = w.person("alice", 1201);
     let bob = w.host.key("bob");
     let bob_cert = w.host.certify(
-        &w.ca,
+        &w.host.ca,
         &bob,
         &Cert::new("bob@stolen-laptop", "bob").serial(1202),
     );
@@ -967,7 +929,7 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
     );
     let (erin, erin_cert) = w.person("erin", 1204);
     let alice_deploy = w.host.certify(
-        &w.ca,
+        &w.host.ca,
         &alice,
         &Cert::new("alice@deploy", "alice").serial(1205),
     );
@@ -979,7 +941,7 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         ("erin", "erin", &erin, &erin_cert),
     ]
     .map(|(name, user, key, cert)| {
-        let s = w.background(
+        let s = w.host.background(
             name,
             user,
             key,
@@ -996,7 +958,7 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         ..People::default()
     };
     w.host
-        .publish(&snapshot(3, &w.ca, &changed, &[WEB_ID_RULE]));
+        .publish(&snapshot(3, &w.host.ca, &changed, &[WEB_ID_RULE]));
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "{sync:#?}");
     for (name, session) in &sessions[..4] {
@@ -1053,9 +1015,11 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
     // erin leaves a loop running, detached from her session, that ignores SIGHUP and
     // SIGTERM and forks as fast as it can, each child ignoring them too. After the sync
     // nothing of hers runs, and the event counts what ended.
-    let mut setup = Setup::packaged();
-    setup.config.offboard_grace = "1s".into();
-    let w = World::with(setup);
+    let w = World::with(
+        Host::new()
+            .packaged()
+            .config(|c| c.offboard_grace = "1s".into()),
+    );
     let forker = "trap '' HUP TERM INT PIPE\n\
                   while :; do sh -c 'trap \"\" HUP TERM; exec sleep 300' & done\n";
     let out = w.host.run(&format!(
@@ -1079,7 +1043,8 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
         erin_state: "disabled",
         ..People::default()
     };
-    w.host.publish(&snapshot(2, &w.ca, &people, &[WEB_ID_RULE]));
+    w.host
+        .publish(&snapshot(2, &w.host.ca, &people, &[WEB_ID_RULE]));
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "{sync:#?}");
     let left = live_processes_of(10006);
@@ -1140,7 +1105,7 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
     // sync killed in it has installed the snapshot but not ended her session.
     let w = World::new();
     let (erin, cert) = w.person("erin", 1501);
-    let session = w.background(
+    let session = w.host.background(
         "erin-session",
         "erin",
         &erin,
@@ -1153,7 +1118,7 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
         ..People::default()
     };
     w.host
-        .publish(&snapshot(2, &w.ca, &disabled, &[WEB_ID_RULE]));
+        .publish(&snapshot(2, &w.host.ca, &disabled, &[WEB_ID_RULE]));
     // 1. The sync is killed (kill -9) after installing, during the grace period.
     let killed = w.host.run(&format!(
         "{} roster --config /etc/roster/roster.toml sync >/run/sync.out 2>&1 & pid=$!; \
@@ -1211,7 +1176,7 @@ fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
     let w = World::new();
     w.host.install(&snapshot(
         2,
-        &w.ca,
+        &w.host.ca,
         &People::default(),
         &[WEB_ID_RULE, WEB_SETENV_RULE],
     ));
@@ -1260,7 +1225,7 @@ fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
     let marked = WEB_SETENV_RULE.replace("}", r#","root_equivalent":true}"#);
     w.host.install(&snapshot(
         3,
-        &w.ca,
+        &w.host.ca,
         &People::default(),
         &[WEB_ID_RULE, &marked],
     ));

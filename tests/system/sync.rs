@@ -10,21 +10,17 @@
 //! and content; no temporary file left), what `roster status --json` reports, and that
 //! `getent passwd alice` still answers from serial 1. Needs root, `ssh-keygen` and `cc`.
 
-mod common;
-#[path = "support/https.rs"]
-mod https;
-
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     Sandbox, Step, agent_setpriv, artifacts, group, json_str, sh_quote, snapshot_json_with, user,
     workspace_dir,
 };
-use https::{Identity, Pki, Route, Server};
+use crate::https::{Identity, Pki, Route, Server};
 
 /// Far enough in the future for every snapshot that is meant to be valid.
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
@@ -741,7 +737,7 @@ fn rollback_is_refused_even_after_the_snapshot_file_is_lost() {
 #[test]
 fn expired_snapshot_is_refused() {
     let host = Host::new();
-    let json = common::with_issued_at(&snapshot(2), "2020-01-01T00:00:00Z")
+    let json = crate::common::with_issued_at(&snapshot(2), "2020-01-01T00:00:00Z")
         .replace(VALID_UNTIL, "2020-01-02T00:00:00Z");
     let a = host.attempt(&host.source("expired", &json));
     assert_refused(
@@ -809,7 +805,7 @@ fn snapshot_over_the_size_cap_is_refused() {
 fn gzip_encoded_snapshot_is_decoded_and_capped_after_decoding() {
     let host = Host::new();
     let json = snapshot_with(2, &[], 200);
-    let gz = https::gzip(json.as_bytes());
+    let gz = crate::https::gzip(json.as_bytes());
     let cap = json.len() - 1;
     assert!(gz.len() < cap, "the compressed body must fit under the cap");
     let url = host.serve(
@@ -835,7 +831,7 @@ fn gzip_encoded_snapshot_is_decoded_and_capped_after_decoding() {
 #[test]
 fn gzip_bomb_is_stopped_at_the_size_cap() {
     let host = Host::new();
-    let bomb = https::gzip_bomb(1); // About 1 MB on the wire, 1 GiB of zeros decoded.
+    let bomb = crate::https::gzip_bomb(1); // About 1 MB on the wire, 1 GiB of zeros decoded.
     let cap: usize = 4 << 20;
     assert!(bomb.len() < cap, "the bomb itself must fit under the cap");
     let url = host.serve(

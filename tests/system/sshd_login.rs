@@ -17,35 +17,20 @@
 //! Most tests wire roster's PAM lines into `/etc/pam.d/sshd` around Debian's `@include`s;
 //! the `…packaged_pam_stack` ones run `pam-auth-update` with the shipped profile instead,
 //! as the package will. Needs root, `ssh`, `ssh-keygen`, Debian's `openssh-server` and
-//! `ip` (`scripts/install-deps.sh`). Run: `cargo test --test sshd_login`; add
+//! `ip` (`scripts/install-deps.sh`). Run: `cargo test --test system sshd_login::`; add
 //! `ROSTER_SHOW_LOGINS=1` and `-- --nocapture` to print every login with sshd's log, the
 //! syslog messages and roster's events.
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::sshd::{
-    Cert, Key, Login, PORT, RosterConfig, STATE_DIR, Setup, SshHost, alive, assert_session,
-};
-use common::{group, json_str, snapshot_json_with};
+use crate::common::host::{Host, HostBuilder};
+use crate::common::sshd::{Cert, Key, Login, PORT, STATE_DIR, alive, assert_session};
+use crate::common::{account, group, json_str, snapshot_json_with};
 
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
 
 // --- The snapshot ---
-
-/// A user entry with home `/home/<name>` and shell `/bin/bash`.
-fn account(name: &str, uid: u64, state: &str, role: &str, kind: &str) -> String {
-    format!(
-        r#"{{"name":{},"uid":{uid},"gid":{uid},"gecos":"","home":{},"shell":"/bin/bash","state":{},"role":{},"kind":{}}}"#,
-        json_str(name),
-        json_str(&format!("/home/{name}")),
-        json_str(state),
-        json_str(role),
-        json_str(kind)
-    )
-}
 
 /// alice and bob (persons, role user), dora (disabled), nina (role none), and the shared
 /// account deploy, which alice is granted.
@@ -102,36 +87,52 @@ const NOTHING_REVOKED: &str = r#"{"serials":[],"key_ids":[],"keys":[]}"#;
 
 // --- The host under test ---
 
-/// A host with roster wired in and serial 1 installed: [`users`], trusting `ca`.
+/// A host with roster wired in and serial 1 installed: [`users`], trusting `host.ca`.
 struct World {
-    host: SshHost,
-    ca: Key,
+    host: Host,
     alice: Key,
     bob: Key,
 }
 
 impl World {
     fn new() -> World {
-        World::with(Setup::roster())
+        World::with(Host::new())
     }
 
-    fn with(setup: Setup) -> World {
-        let host = SshHost::start(setup);
-        let world = World {
-            ca: host.key("user-ca"),
+    fn with(host: HostBuilder) -> World {
+        let host = host
+            .snapshot(|ca| snapshot(1, &[ca], &users(), NOTHING_REVOKED))
+            .build();
+        World {
             alice: host.key("alice"),
             bob: host.key("bob"),
             host,
-        };
-        world
-            .host
-            .install(&snapshot(1, &[&world.ca], &users(), NOTHING_REVOKED));
-        world
+        }
     }
 
     /// `key` certified by the trusted CA.
     fn cert(&self, key: &Key, cert: &Cert) -> PathBuf {
-        self.host.certify(&self.ca, key, cert)
+        self.host.cert(key, cert)
+    }
+
+    /// alice logs in (`id; pwd`) with her key, certified by the trusted CA as `cert` says.
+    fn alice_logs_in_with(&self, cert: &Cert) -> Login {
+        let path = self.cert(&self.alice, cert);
+        self.login("alice", &self.alice, &path)
+    }
+
+    /// [`assert_gate_refused`] for alice's key certified as `cert` says.
+    #[track_caller]
+    fn assert_gate_refused_alice(&self, login: &Login, cert: &Cert, reason: &str) {
+        let described = cert_in_log(&self.alice, &cert.key_id, cert.serial, &self.host.ca);
+        assert_gate_refused(
+            login,
+            "alice",
+            &described,
+            &cert.key_id,
+            cert.serial,
+            reason,
+        );
     }
 
     /// `ssh USER@127.0.0.1 'id; pwd'` with `key` and `cert`.
@@ -142,7 +143,7 @@ impl World {
     /// Installs `serial` of the snapshot with this world's users and CA, revoking `revoked`.
     fn revoke(&self, serial: u64, revoked: &str) {
         self.host
-            .install(&snapshot(serial, &[&self.ca], &users(), revoked));
+            .install(&snapshot(serial, &[&self.host.ca], &users(), revoked));
     }
 }
 
@@ -256,23 +257,23 @@ fn assert_denied_event(login: &Login, account: &str, reason: &str) {
 
 #[test]
 fn good_certificate_logs_in_with_snapshot_identity_and_a_new_private_home() {
-    good_certificate_logs_in(Setup::roster());
+    good_certificate_logs_in(Host::new());
 }
 
 #[test]
 fn good_certificate_logs_in_through_the_packaged_pam_stack() {
-    good_certificate_logs_in(Setup::packaged());
+    good_certificate_logs_in(Host::new().packaged());
 }
 
-fn good_certificate_logs_in(setup: Setup) {
-    let w = World::with(setup);
+fn good_certificate_logs_in(host: HostBuilder) {
+    let w = World::with(host);
     let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(101));
     let login = w.login("alice", &w.alice, &cert);
     assert_session(&login, ALICE_SESSION);
     assert_accepted(
         &login,
         "alice",
-        &cert_in_log(&w.alice, "alice@laptop", 101, &w.ca),
+        &cert_in_log(&w.alice, "alice@laptop", 101, &w.host.ca),
     );
     let start = login.event("session_start");
     let end = login.event("session_end");
@@ -298,7 +299,7 @@ fn good_certificate_logs_in(setup: Setup) {
         );
     }
     assert_eq!(start["session"], end["session"], "{login}");
-    assert_eq!(start["ca"], w.ca.fingerprint().as_str(), "{login}");
+    assert_eq!(start["ca"], w.host.ca.fingerprint().as_str(), "{login}");
     login.assert_syslogged("pam_roster(sshd:session): session_start account=alice person=alice");
     // The audit trail as an operator reads it: a header, then the two events.
     let table = w.host.run("roster events --user alice --since 1h");
@@ -357,7 +358,7 @@ fn good_certificate_logs_in(setup: Setup) {
         state.stdout,
         format!(
             "snapshot 644 root\nuser_ca_keys 644 root\n{}\n",
-            w.ca.public_line()
+            w.host.ca.public_line()
         ),
         "{state:#?}"
     );
@@ -368,19 +369,13 @@ fn good_certificate_logs_in(setup: Setup) {
 #[test]
 fn expired_certificate_is_refused() {
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-old", "alice")
-            .validity("20200101000000Z:20200101010000Z")
-            .serial(7),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-old", "alice")
+        .validity("20200101000000Z:20200101010000Z")
+        .serial(7);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-old", 7, &w.ca),
-        "alice-old",
-        7,
+        &cert,
         "certificate refused: expired at 2020-01-01T01:00:00Z",
     );
 }
@@ -388,19 +383,13 @@ fn expired_certificate_is_refused() {
 #[test]
 fn not_yet_valid_certificate_is_refused() {
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-future", "alice")
-            .validity("20990101000000Z:20990101010000Z")
-            .serial(8),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-future", "alice")
+        .validity("20990101000000Z:20990101010000Z")
+        .serial(8);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-future", 8, &w.ca),
-        "alice-future",
-        8,
+        &cert,
         "certificate refused: not valid before 2099-01-01T00:00:00Z",
     );
 }
@@ -409,19 +398,13 @@ fn not_yet_valid_certificate_is_refused() {
 fn certificate_living_longer_than_max_lifetime_is_refused() {
     // 17h01m against the host's 16h.
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-long", "alice")
-            .validity("-1m:+17h")
-            .serial(9),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-long", "alice")
+        .validity("-1m:+17h")
+        .serial(9);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-long", 9, &w.ca),
-        "alice-long",
-        9,
+        &cert,
         "certificate refused: lifetime 61260s is over this host's limit of 57600s",
     );
 }
@@ -430,16 +413,9 @@ fn certificate_living_longer_than_max_lifetime_is_refused() {
 fn revoked_serial_is_refused() {
     let w = World::new();
     w.revoke(2, r#"{"serials":[13],"key_ids":[],"keys":[]}"#);
-    let cert = w.cert(&w.alice, &Cert::new("alice-stolen", "alice").serial(13));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-stolen", 13, &w.ca),
-        "alice-stolen",
-        13,
-        "certificate refused: revoked",
-    );
+    let cert = Cert::new("alice-stolen", "alice").serial(13);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
 }
 
 #[test]
@@ -449,19 +425,9 @@ fn revoked_key_id_is_refused() {
         2,
         r#"{"serials":[],"key_ids":["alice@lost-laptop"],"keys":[]}"#,
     );
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice@lost-laptop", "alice").serial(14),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice@lost-laptop", 14, &w.ca),
-        "alice@lost-laptop",
-        14,
-        "certificate refused: revoked",
-    );
+    let cert = Cert::new("alice@lost-laptop", "alice").serial(14);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
 }
 
 #[test]
@@ -474,48 +440,28 @@ fn revoked_key_is_refused_whatever_certificate_carries_it() {
             json_str(&w.alice.fingerprint())
         ),
     );
-    let cert = w.cert(&w.alice, &Cert::new("alice-fresh", "alice").serial(15));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-fresh", 15, &w.ca),
-        "alice-fresh",
-        15,
-        "certificate refused: revoked",
-    );
+    let cert = Cert::new("alice-fresh", "alice").serial(15);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
 }
 
 #[test]
 fn certificate_for_another_person_is_refused() {
     let w = World::new();
-    let cert = w.cert(&w.alice, &Cert::new("bob@laptop", "bob").serial(16));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "bob@laptop", 16, &w.ca),
-        "bob@laptop",
-        16,
-        "certificate does not name this account",
-    );
+    let cert = Cert::new("bob@laptop", "bob").serial(16);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(&login, &cert, "certificate does not name this account");
 }
 
 #[test]
 fn certificate_without_principals_is_refused() {
     // Without -n, ssh-keygen certifies the key for every principal.
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("anyone", "").without_principals().serial(17),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("anyone", "").without_principals().serial(17);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "anyone", 17, &w.ca),
-        "anyone",
-        17,
+        &cert,
         "certificate refused: no principals (valid for anyone)",
     );
 }
@@ -524,7 +470,7 @@ fn certificate_without_principals_is_refused() {
 fn certificate_naming_alice_and_root_logs_in_as_alice_but_not_as_root() {
     let w = World::new();
     let cert = w.cert(&w.alice, &Cert::new("alice+root", "alice,root").serial(18));
-    let described = cert_in_log(&w.alice, "alice+root", 18, &w.ca);
+    let described = cert_in_log(&w.alice, "alice+root", 18, &w.host.ca);
     let login = w.login("alice", &w.alice, &cert);
     assert_session(&login, ALICE_SESSION);
     assert_accepted(&login, "alice", &described);
@@ -554,7 +500,7 @@ fn host_certificate_is_refused_as_user_certificate() {
             .serial(19),
     );
     std::fs::copy(&cert, format!("{}-cert.pub", key.private.display())).unwrap();
-    let ssh: Vec<String> = common::sshd::ssh_argv(
+    let ssh: Vec<String> = crate::common::sshd::ssh_argv(
         "alice",
         &[
             "-o",
@@ -565,19 +511,19 @@ fn host_certificate_is_refused_as_user_certificate() {
         "id; pwd",
     )
     .iter()
-    .map(|a| common::sh_quote(a))
+    .map(|a| crate::common::sh_quote(a))
     .collect();
     let script = format!(
         "eval \"$(ssh-agent -s)\" >/dev/null\nssh-add -q {}\n{}\nstatus=$?\n\
          ssh-agent -k >/dev/null\nexit $status",
-        common::sh_quote(key.private.to_str().unwrap()),
+        crate::common::sh_quote(key.private.to_str().unwrap()),
         ssh.join(" ")
     );
     let login = w.host.observe(&["/bin/sh", "-c", &script]);
     assert_gate_refused(
         &login,
         "alice",
-        &cert_in_log(&key, "web-01-host", 19, &w.ca),
+        &cert_in_log(&key, "web-01-host", 19, &w.host.ca),
         "web-01-host",
         19,
         "certificate refused: a host certificate, not a user certificate",
@@ -587,19 +533,13 @@ fn host_certificate_is_refused_as_user_certificate() {
 #[test]
 fn unknown_critical_option_is_refused() {
     let w = World::new();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-critical", "alice")
-            .option("critical:foo@example.com=bar")
-            .serial(20),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-critical", "alice")
+        .option("critical:foo@example.com=bar")
+        .serial(20);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-critical", 20, &w.ca),
-        "alice-critical",
-        20,
+        &cert,
         r#"certificate refused: unknown critical option \"foo@example.com\""#,
     );
 }
@@ -642,7 +582,7 @@ fn rotated_out_ca_is_refused_and_its_replacement_accepted() {
     assert_sshd_refused(
         &login,
         "alice",
-        &cert_in_log(&w.alice, "alice-old-ca", 11, &w.ca),
+        &cert_in_log(&w.alice, "alice-old-ca", 11, &w.host.ca),
     );
     let login = w.login("alice", &w.alice, &new);
     assert_session(&login, ALICE_SESSION);
@@ -667,7 +607,7 @@ fn certificate_for_another_source_address_is_refused() {
     assert_sshd_refused(
         &login,
         "alice",
-        &cert_in_log(&w.alice, "alice-office", 21, &w.ca),
+        &cert_in_log(&w.alice, "alice-office", 21, &w.host.ca),
     );
     login.assert_logged(
         "cert: Authentication tried for alice with valid certificate but not from a \
@@ -679,31 +619,19 @@ fn certificate_for_another_source_address_is_refused() {
 // --- Host binding ---
 
 fn binding_required() -> World {
-    World::with(Setup {
-        config: RosterConfig {
-            require_host_binding: true,
-            ..RosterConfig::default()
-        },
-        ..Setup::roster()
-    })
+    World::with(Host::new().config(|c| c.require_host_binding = true))
 }
 
 #[test]
 fn certificate_bound_to_another_host_is_refused_when_binding_is_required() {
     let w = binding_required();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-db", "alice")
-            .option("extension:hosts@roster=db-07")
-            .serial(22),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice-db", "alice")
+        .option("extension:hosts@roster=db-07")
+        .serial(22);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_gate_refused_alice(
         &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-db", 22, &w.ca),
-        "alice-db",
-        22,
+        &cert,
         "certificate refused: bound to other hosts (db-07)",
     );
 }
@@ -722,7 +650,7 @@ fn certificate_bound_to_this_host_logs_in_when_binding_is_required() {
     assert_accepted(
         &login,
         "alice",
-        &cert_in_log(&w.alice, "alice-web", 23, &w.ca),
+        &cert_in_log(&w.alice, "alice-web", 23, &w.host.ca),
     );
 }
 
@@ -740,7 +668,7 @@ fn certificate_bound_to_a_label_of_this_host_logs_in_when_binding_is_required() 
     assert_accepted(
         &login,
         "alice",
-        &cert_in_log(&w.alice, "alice-dc1", 24, &w.ca),
+        &cert_in_log(&w.alice, "alice-dc1", 24, &w.host.ca),
     );
 }
 
@@ -772,7 +700,11 @@ fn home_owned_by_another_account_is_refused_and_left_untouched() {
         (254, ""),
         "bob's session ran:\n{login}"
     );
-    assert_accepted(&login, "bob", &cert_in_log(&w.bob, "bob@laptop", 30, &w.ca));
+    assert_accepted(
+        &login,
+        "bob",
+        &cert_in_log(&w.bob, "bob@laptop", 30, &w.host.ca),
+    );
     login.assert_logged(
         "PAM: pam_open_session(): Cannot make/remove an entry for the specified session",
     );
@@ -803,7 +735,7 @@ fn disabled_user_is_refused() {
     assert_gate_refused(
         &login,
         "dora",
-        &cert_in_log(&dora, "dora@laptop", 25, &w.ca),
+        &cert_in_log(&dora, "dora@laptop", 25, &w.host.ca),
         "dora@laptop",
         25,
         "account is disabled",
@@ -818,7 +750,7 @@ fn user_removed_from_the_snapshot_is_refused() {
 
     w.host.install(&snapshot(
         2,
-        &[&w.ca],
+        &[&w.host.ca],
         &without(users(), "alice"),
         NOTHING_REVOKED,
     ));
@@ -844,7 +776,7 @@ fn user_with_role_none_is_refused() {
     assert_gate_refused(
         &login,
         "nina",
-        &cert_in_log(&nina, "nina@laptop", 27, &w.ca),
+        &cert_in_log(&nina, "nina@laptop", 27, &w.host.ca),
         "nina@laptop",
         27,
         "account has no role on this host",
@@ -863,14 +795,18 @@ fn a_key_id_that_looks_like_an_option_is_only_data_to_the_gate() {
         assert_accepted(
             &login,
             "alice",
-            &cert_in_log(&w.alice, key_id, serial, &w.ca),
+            &cert_in_log(&w.alice, key_id, serial, &w.host.ca),
         );
         assert_eq!(login.event("session_start")["key_id"], key_id);
     }
     // And for a person the certificate does not name, the same refusal as ever.
     let cert = w.cert(&w.bob, &Cert::new("--help", "bob").serial(34));
     let login = w.login("alice", &w.bob, &cert);
-    assert_refused(&login, "alice", &cert_in_log(&w.bob, "--help", 34, &w.ca));
+    assert_refused(
+        &login,
+        "alice",
+        &cert_in_log(&w.bob, "--help", 34, &w.host.ca),
+    );
     let gate = w.host.run(
         "/usr/sbin/roster principals alice ssh-ed25519-cert-v01@openssh.com AAAA SHA256:x \
          --help 1; echo \"exit $?\"",
@@ -894,8 +830,10 @@ fn a_replayed_snapshot_goes_stale_however_often_it_is_served() {
         .as_secs()
         - 2 * 86_400;
     let issued = roster::time::format_rfc3339(issued as i64);
-    let replayed =
-        common::with_issued_at(&snapshot(2, &[&w.ca], &users(), NOTHING_REVOKED), &issued);
+    let replayed = crate::common::with_issued_at(
+        &snapshot(2, &[&w.host.ca], &users(), NOTHING_REVOKED),
+        &issued,
+    );
     w.host.install(&replayed);
     for _ in 0..3 {
         let again = w.host.sync();
@@ -918,7 +856,7 @@ fn a_replayed_snapshot_goes_stale_however_often_it_is_served() {
     assert_gate_refused(
         &login,
         "alice",
-        &cert_in_log(&w.alice, "alice@laptop", 28, &w.ca),
+        &cert_in_log(&w.alice, "alice@laptop", 28, &w.host.ca),
         "alice@laptop",
         28,
         &format!("snapshot is stale: issued {issued}, max_age is 1d"),
@@ -930,19 +868,19 @@ fn a_replayed_snapshot_goes_stale_however_often_it_is_served() {
 #[test]
 fn disabled_user_with_an_authorized_key_is_refused_by_pam_account() {
     // roster's account line comes before Debian's common-account.
-    disabled_user_with_an_authorized_key_is_refused(Setup::roster());
+    disabled_user_with_an_authorized_key_is_refused(Host::new());
 }
 
 #[test]
 fn disabled_user_with_an_authorized_key_is_refused_by_the_packaged_pam_stack() {
     // roster's account line comes after pam_unix, inside common-account.
-    disabled_user_with_an_authorized_key_is_refused(Setup::packaged());
+    disabled_user_with_an_authorized_key_is_refused(Host::new().packaged());
 }
 
 /// sshd accepts the key from authorized_keys (the gate only sees certificates); PAM's
 /// account phase refuses.
-fn disabled_user_with_an_authorized_key_is_refused(setup: Setup) {
-    let w = World::with(setup);
+fn disabled_user_with_an_authorized_key_is_refused(host: HostBuilder) {
+    let w = World::with(host);
     let dora = w.host.key("dora");
     w.host.authorize("dora", &dora);
     let login = w.host.ssh("dora", &dora, None, "id; pwd");
@@ -964,18 +902,18 @@ fn disabled_user_with_an_authorized_key_is_refused(setup: Setup) {
 
 #[test]
 fn snapshot_user_with_an_authorized_key_and_no_certificate_gets_no_session() {
-    snapshot_user_without_certificate_gets_no_session(Setup::roster());
+    snapshot_user_without_certificate_gets_no_session(Host::new());
 }
 
 #[test]
 fn snapshot_user_without_certificate_gets_no_session_from_the_packaged_pam_stack() {
-    snapshot_user_without_certificate_gets_no_session(Setup::packaged());
+    snapshot_user_without_certificate_gets_no_session(Host::new().packaged());
 }
 
 /// sshd accepts the key and PAM's account phase passes (alice is active); roster's
 /// session line finds no certificate, so sshd runs no command and exits 254.
-fn snapshot_user_without_certificate_gets_no_session(setup: Setup) {
-    let w = World::with(setup);
+fn snapshot_user_without_certificate_gets_no_session(host: HostBuilder) {
+    let w = World::with(host);
     w.host.authorize("alice", &w.alice);
     let login = w.host.ssh("alice", &w.alice, None, "id; pwd");
     assert_eq!(login.status, 254, "{login}");
@@ -1001,16 +939,16 @@ fn snapshot_user_without_certificate_gets_no_session(setup: Setup) {
 
 #[test]
 fn granted_person_enters_a_shared_account_with_her_own_certificate() {
-    granted_person_enters_a_shared_account(Setup::roster());
+    granted_person_enters_a_shared_account(Host::new());
 }
 
 #[test]
 fn granted_person_enters_a_shared_account_through_the_packaged_pam_stack() {
-    granted_person_enters_a_shared_account(Setup::packaged());
+    granted_person_enters_a_shared_account(Host::new().packaged());
 }
 
-fn granted_person_enters_a_shared_account(setup: Setup) {
-    let w = World::with(setup);
+fn granted_person_enters_a_shared_account(host: HostBuilder) {
+    let w = World::with(host);
     let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(29));
     let login = w.host.ssh(
         "deploy",
@@ -1022,7 +960,7 @@ fn granted_person_enters_a_shared_account(setup: Setup) {
     assert_accepted(
         &login,
         "deploy",
-        &cert_in_log(&w.alice, "alice@laptop", 29, &w.ca),
+        &cert_in_log(&w.alice, "alice@laptop", 29, &w.host.ca),
     );
     for kind in ["session_start", "session_end"] {
         let e = login.event(kind);
@@ -1047,7 +985,7 @@ fn person_not_granted_cannot_enter_a_shared_account() {
     assert_gate_refused(
         &login,
         "deploy",
-        &cert_in_log(&w.bob, "bob@laptop", 30, &w.ca),
+        &cert_in_log(&w.bob, "bob@laptop", 30, &w.host.ca),
         "bob@laptop",
         30,
         "no principal of the certificate is granted this shared account",
@@ -1058,16 +996,16 @@ fn person_not_granted_cannot_enter_a_shared_account() {
 
 #[test]
 fn local_user_with_authorized_keys_logs_in_untouched() {
-    local_user_logs_in_untouched(Setup::roster());
+    local_user_logs_in_untouched(Host::new());
 }
 
 #[test]
 fn local_user_with_authorized_keys_logs_in_untouched_by_the_packaged_pam_stack() {
-    local_user_logs_in_untouched(Setup::packaged());
+    local_user_logs_in_untouched(Host::new().packaged());
 }
 
-fn local_user_logs_in_untouched(setup: Setup) {
-    let w = World::with(setup);
+fn local_user_logs_in_untouched(host: HostBuilder) {
+    let w = World::with(host);
     let key = w.host.key("carol");
     w.host.authorize("carol", &key);
     let login = w
@@ -1101,7 +1039,7 @@ fn local_account_created_after_the_sync_is_not_the_snapshots() {
     assert_gate_refused(
         &login,
         "bob",
-        &cert_in_log(&w.bob, "bob@laptop", 77, &w.ca),
+        &cert_in_log(&w.bob, "bob@laptop", 77, &w.host.ca),
         "bob@laptop",
         77,
         "bob is a local account: the snapshot does not decide for it",
@@ -1124,12 +1062,12 @@ fn local_account_created_after_the_sync_is_not_the_snapshots() {
 
 #[test]
 fn without_a_snapshot_snapshot_users_are_refused_and_local_users_log_in() {
-    let host = SshHost::start(Setup::roster());
-    let (ca, alice, carol) = (host.key("user-ca"), host.key("alice"), host.key("carol"));
+    let host = Host::new().build();
+    let (alice, carol) = (host.key("alice"), host.key("carol"));
     let out = host.run(&format!("ls -A {STATE_DIR}"));
     assert_eq!((out.status, out.stdout.as_str()), (0, ""), "{out:#?}");
     host.authorize("carol", &carol);
-    let cert = host.certify(&ca, &alice, &Cert::new("alice@laptop", "alice").serial(31));
+    let cert = host.cert(&alice, &Cert::new("alice@laptop", "alice").serial(31));
     let login = host.ssh("alice", &alice, Some(&cert), "id; pwd");
     assert!(
         login.status == 255 && login.stdout.is_empty(),
@@ -1145,7 +1083,7 @@ fn without_a_snapshot_snapshot_users_are_refused_and_local_users_log_in() {
 
 #[test]
 fn local_user_with_authorized_keys_logs_in_to_stock_sshd() {
-    let host = SshHost::start(Setup::stock(&[]));
+    let host = Host::new().stock().build();
     let key = host.key("carol");
     host.authorize("carol", &key);
     let login = host.ssh("carol", &key, None, "id; pwd");
@@ -1160,32 +1098,32 @@ fn local_user_with_authorized_keys_logs_in_to_stock_sshd() {
 #[test]
 fn certificate_with_authorized_principals_file_logs_in_to_stock_sshd() {
     // sshd reads both files at each login, so they can be written after it starts.
-    let host = SshHost::start(Setup::stock(&[
-        "TrustedUserCAKeys /etc/ssh/test_user_ca.pub",
-        "AuthorizedPrincipalsFile /etc/ssh/principals/%u",
-    ]));
-    let ca = host.key("ca");
+    let host = Host::new()
+        .stock()
+        .sshd_config("TrustedUserCAKeys /etc/ssh/test_user_ca.pub")
+        .sshd_config("AuthorizedPrincipalsFile /etc/ssh/principals/%u")
+        .build();
     let key = host.key("carol");
-    let cert = host.certify(
-        &ca,
-        &key,
-        &Cert::new("carol@test", "carol-person").serial(42),
-    );
+    let cert = host.cert(&key, &Cert::new("carol@test", "carol-person").serial(42));
     let out = host.run(&format!(
         "set -e\ncp {} /etc/ssh/test_user_ca.pub\nmkdir /etc/ssh/principals\n\
          echo carol-person >/etc/ssh/principals/carol\n\
          install -d -o carol -g carol -m 0700 /home/carol",
-        ca.public.display()
+        host.ca.public.display()
     ));
     assert_eq!(out.status, 0, "{out:#?}");
     let login = host.ssh("carol", &key, Some(&cert), "id -un; pwd");
     assert_session(&login, "carol\n/home/carol\n");
-    assert_accepted(&login, "carol", &cert_in_log(&key, "carol@test", 42, &ca));
+    assert_accepted(
+        &login,
+        "carol",
+        &cert_in_log(&key, "carol@test", 42, &host.ca),
+    );
 }
 
 #[test]
 fn sshd_and_its_sessions_die_with_the_host() {
-    let host = SshHost::start(Setup::stock(&[]));
+    let host = Host::new().stock().build();
     let key = host.key("carol");
     host.authorize("carol", &key);
     let (init, sshd) = host.pids();
@@ -1219,7 +1157,7 @@ fn sshd_and_its_sessions_die_with_the_host() {
 #[test]
 #[should_panic(expected = "sshd did not start listening (exited: true)")]
 fn sshd_that_cannot_start_fails_the_test_with_its_log() {
-    SshHost::start(Setup::stock(&["NoSuchOption yes"]));
+    Host::new().stock().sshd_config("NoSuchOption yes").build();
 }
 
 // --- roster's own CA (`roster ca init`, `roster ca sign`) ---
@@ -1234,7 +1172,7 @@ struct Ran {
 
 /// Runs the built `roster` with `args`, outside the namespace.
 fn roster(args: &[&str]) -> Ran {
-    let out = std::process::Command::new(&common::artifacts().roster)
+    let out = std::process::Command::new(&crate::common::artifacts().roster)
         .args(args)
         .output()
         .expect("run roster");
@@ -1408,15 +1346,15 @@ fn ttl_of(args: &[&str]) -> u64 {
 /// A host with roster wired in, trusting only a CA made by `roster ca init` (serial 1 of
 /// the snapshot lists its `ca.pub` in `user_cas`).
 struct RosterCaWorld {
-    host: SshHost,
+    host: Host,
     ca_dir: PathBuf,
     ca: Key,
     alice: Key,
 }
 
 impl RosterCaWorld {
-    fn with(setup: Setup) -> RosterCaWorld {
-        let host = SshHost::start(setup);
+    fn with(host: HostBuilder) -> RosterCaWorld {
+        let host = host.build();
         let ca_dir = host.dir().join("roster-ca");
         let ca = roster_ca_init(&ca_dir);
         let alice = host.key("alice");
@@ -1445,7 +1383,7 @@ impl RosterCaWorld {
 
 #[test]
 fn certificate_from_roster_ca_sign_logs_in() {
-    let w = RosterCaWorld::with(Setup::roster());
+    let w = RosterCaWorld::with(Host::new());
     let signed = w.sign(&[]);
     let login = w.login(&signed);
     assert_session(&login, ALICE_SESSION);
@@ -1464,7 +1402,7 @@ fn certificate_from_roster_ca_sign_logs_in() {
 
 #[test]
 fn roster_ca_sign_writes_exactly_the_requested_certificate() {
-    let w = RosterCaWorld::with(Setup::roster());
+    let w = RosterCaWorld::with(Host::new());
     let signed = w.sign(&[
         "--host",
         "web-01",
@@ -1530,13 +1468,8 @@ fn roster_ca_sign_writes_exactly_the_requested_certificate() {
 }
 
 fn roster_ca_host_binding(require_host_binding: bool) {
-    let w = RosterCaWorld::with(Setup {
-        config: RosterConfig {
-            require_host_binding,
-            ..RosterConfig::default()
-        },
-        ..Setup::roster()
-    });
+    let w =
+        RosterCaWorld::with(Host::new().config(|c| c.require_host_binding = require_host_binding));
     let db = w.sign(&["--host", "db-07"]);
     let login = w.login(&db);
     assert_gate_refused(
@@ -1565,8 +1498,8 @@ fn roster_ca_certificate_for_another_host_is_refused_and_for_this_host_accepted_
 }
 
 /// A sandbox folder (root-owned, removed on drop) with a CA made by `roster ca init`.
-fn sandbox_ca() -> (common::Sandbox, PathBuf, Key) {
-    let sandbox = common::Sandbox::new();
+fn sandbox_ca() -> (crate::common::Sandbox, PathBuf, Key) {
+    let sandbox = crate::common::Sandbox::new();
     let dir = sandbox.dir().join("roster-ca");
     let ca = roster_ca_init(&dir);
     (sandbox, dir, ca)

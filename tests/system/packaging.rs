@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const DEBIAN_12: &str = include_str!("fixtures/nsswitch.conf.debian12");
+const DEBIAN_12: &str = include_str!("../fixtures/nsswitch.conf.debian12");
 
 /// A scratch folder for one test, removed when dropped.
 struct Scratch(PathBuf);

@@ -4,9 +4,7 @@
 //! are served by `files roster`, the local tables are `tests/fixtures/{passwd,group}` and
 //! the snapshot is compiled from JSON with `roster snapshot compile`. Needs root.
 
-mod common;
-
-use common::{Output, Sandbox, group, read_fixture, sh_quote, snapshot_json, user};
+use crate::common::{Output, Sandbox, group, read_fixture, sh_quote, snapshot_json, user};
 
 // Golden lines for tests/fixtures/basic.json compiled against the fixture tables.
 const ALICE: &str = "alice:*:10001:10001:Alice Liddell:/home/alice:/bin/bash";

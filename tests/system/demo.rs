@@ -2,9 +2,7 @@
 //! namespaces, checked step by step by the command itself. This test runs it
 //! as the README says and checks what an operator would read in its output.
 
-mod common;
-
-use common::artifacts;
+use crate::common::artifacts;
 use std::process::{Command, Stdio};
 
 #[test]
