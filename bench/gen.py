@@ -37,6 +37,7 @@ indexes are written last.
 
 import os
 import sys
+import time
 
 UID_BASE = 100000
 GID_BASE = 2000000
@@ -138,11 +139,14 @@ def main():
 
     # roster source snapshot. Names are plain ASCII from the patterns above,
     # so the JSON is formatted directly (json.dumps per entry is ~5x slower).
+    # Issued now: hosts count freshness from the signed issue time, and the
+    # sshd gate (bench/principals.sh) refuses a snapshot older than max_age.
+    issued = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with open(os.path.join(out, "roster.json"), "w", encoding="ascii") as f:
         f.write(
             '{"format":"roster-snapshot/1","serial":1,'
-            '"issued_at":"2026-11-25T10:00:00Z","valid_until":"2099-01-01T00:00:00Z",'
-            '"users":[\n'
+            '"issued_at":"%s","valid_until":"2099-01-01T00:00:00Z",'
+            '"users":[\n' % issued
         )
         f.write(
             ",\n".join(
