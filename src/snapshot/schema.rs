@@ -18,6 +18,11 @@
 //! Revocations need no raw form: a list entry that is not what it should be
 //! is kept as [`Revocation::Unreadable`], for validation to drop.
 //!
+//! **Borrowed strings.** A user's and a group's strings borrow from the
+//! input where JSON needs no unescaping: validation holds every decoded
+//! entry at once (to find duplicates), and owned copies of a million users'
+//! names and homes would add a hundred MiB to `snapshot compile`'s peak.
+//!
 //! **Field order.** Fields are declared in alphabetical order, the order in
 //! which `roster snapshot build` has always written them (it used to build a
 //! `serde_json::Value`, whose objects sort their keys), so the published
@@ -25,6 +30,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::marker::PhantomData;
 
 /// How a [`Document`] holds the entries of its lists: `Of<User>` for a user.
@@ -52,18 +58,18 @@ impl<'a> Form for Raw<'a> {
 /// rule, are ignored: a newer identity service may add fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound(
-    serialize = "F::Of<Grant>: Serialize, F::Of<Group>: Serialize, F::Of<SudoRule>: Serialize, \
-                 F::Of<String>: Serialize, F::Of<User>: Serialize",
-    deserialize = "F::Of<Grant>: Deserialize<'de>, F::Of<Group>: Deserialize<'de>, \
+    serialize = "F::Of<Grant>: Serialize, F::Of<Group<'a>>: Serialize, \
+                 F::Of<SudoRule>: Serialize, F::Of<String>: Serialize, F::Of<User<'a>>: Serialize",
+    deserialize = "'de: 'a, F::Of<Grant>: Deserialize<'de>, F::Of<Group<'a>>: Deserialize<'de>, \
                    F::Of<SudoRule>: Deserialize<'de>, F::Of<String>: Deserialize<'de>, \
-                   F::Of<User>: Deserialize<'de>"
+                   F::Of<User<'a>>: Deserialize<'de>"
 ))]
-pub struct Document<F: Form = Decoded> {
+pub struct Document<'a, F: Form = Decoded> {
     /// Exactly [`FORMAT`](super::FORMAT).
     pub format: String,
     #[serde(default)]
     pub grants: Vec<F::Of<Grant>>,
-    pub groups: Vec<F::Of<Group>>,
+    pub groups: Vec<F::Of<Group<'a>>>,
     /// RFC 3339.
     pub issued_at: String,
     #[serde(
@@ -78,7 +84,7 @@ pub struct Document<F: Form = Decoded> {
     /// OpenSSH public key lines.
     #[serde(default)]
     pub user_cas: Vec<F::Of<String>>,
-    pub users: Vec<F::Of<User>>,
+    pub users: Vec<F::Of<User<'a>>>,
     /// RFC 3339.
     pub valid_until: String,
 }
@@ -86,26 +92,30 @@ pub struct Document<F: Form = Decoded> {
 /// An account. Ids are as published (any integer); validation decides
 /// which it serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    #[serde(default)]
-    pub gecos: String,
+pub struct User<'a> {
+    #[serde(default, borrow)]
+    pub gecos: Cow<'a, str>,
     pub gid: i64,
-    pub home: String,
+    #[serde(borrow)]
+    pub home: Cow<'a, str>,
     #[serde(default)]
     pub kind: AccountKind,
-    pub name: String,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
     pub role: Role,
-    pub shell: String,
+    #[serde(borrow)]
+    pub shell: Cow<'a, str>,
     pub state: AccountState,
     pub uid: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Group {
+pub struct Group<'a> {
     pub gid: i64,
-    #[serde(default)]
-    pub members: Vec<String>,
-    pub name: String,
+    #[serde(default, borrow)]
+    pub members: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
 }
 
 /// The persons who may enter a shared account.
@@ -259,7 +269,7 @@ mod tests {
     }
 
     /// `json` as a [`Document`] whose revocations are all of their type.
-    fn decode(json: &str) -> Document {
+    fn decode(json: &str) -> Document<'_> {
         let doc: Document = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}:\n{json}"));
         fn unreadable<T>(list: &[Revocation<T>]) -> impl Iterator<Item = &Value> {
             list.iter().filter_map(|r| match r {

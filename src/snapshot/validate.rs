@@ -319,7 +319,7 @@ fn validate_users(
 ) -> Vec<User> {
     let decoded: Vec<Result<schema::User, _>> = decode_all(raw);
     let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
-    let names = tally(ok().map(|u| u.name.as_str()));
+    let names = tally(ok().map(|u| &*u.name));
     let uids = tally(ok().map(|u| u.uid));
     let mut homes = Homes::with_capacity(decoded.len());
 
@@ -338,7 +338,7 @@ fn validate_users(
         };
         let entry = || Entry::User {
             index,
-            name: Some(u.name.clone()),
+            name: Some(u.name.to_string()),
         };
         let checked = check_name(&u.name, policy)
             .and_then(|()| unique_name(&names, &u.name))
@@ -377,25 +377,25 @@ fn validate_users(
                 continue;
             }
         };
-        let shell = if local.shells.contains(u.shell.as_str()) {
-            u.shell.clone()
+        let shell = if local.shells.contains(&*u.shell) {
+            u.shell.to_string()
         } else {
             findings.push(Finding {
                 entry: entry(),
                 outcome: Effect::Adjusted,
                 reason: Reason::ShellNotAllowed {
-                    shell: u.shell.clone(),
+                    shell: u.shell.to_string(),
                     fallback: policy.fallback_shell.clone(),
                 },
             });
             policy.fallback_shell.clone()
         };
         kept.push(User {
-            name: u.name.clone(),
+            name: u.name.to_string(),
             uid,
             gid,
-            gecos: u.gecos.clone(),
-            home: u.home.clone(),
+            gecos: u.gecos.to_string(),
+            home: u.home.to_string(),
             shell,
             state: u.state,
             role: u.role,
@@ -438,7 +438,7 @@ impl<'a> Homes<'a> {
                 overlap,
                 user: decoded[by]
                     .as_ref()
-                    .map(|u| u.name.clone())
+                    .map(|u| u.name.to_string())
                     .unwrap_or_default(),
                 index: by,
             })
@@ -494,7 +494,7 @@ fn validate_groups(
 ) -> Vec<Group> {
     let decoded: Vec<Result<schema::Group, _>> = decode_all(raw);
     let ok = || decoded.iter().filter_map(|d| d.as_ref().ok());
-    let names = tally(ok().map(|g| g.name.as_str()));
+    let names = tally(ok().map(|g| &*g.name));
     let gids = tally(ok().map(|g| g.gid));
     let max_members = policy.limits.max_members_per_group;
 
@@ -540,7 +540,7 @@ fn validate_groups(
             Err(reason) => {
                 let entry = Entry::Group {
                     index,
-                    name: Some(g.name.clone()),
+                    name: Some(g.name.to_string()),
                 };
                 findings.push(dropped(entry, reason));
                 continue;
@@ -549,20 +549,20 @@ fn validate_groups(
         let mut seen = HashSet::with_capacity(g.members.len());
         let mut members = Vec::with_capacity(g.members.len());
         for m in &g.members {
-            let problem = if !users.contains(m.as_str()) {
+            let problem = if !users.contains(&**m) {
                 Some(Reason::UnknownUser)
-            } else if !seen.insert(m.as_str()) {
+            } else if !seen.insert(&**m) {
                 Some(Reason::DuplicateMember)
             } else {
                 None
             };
             match problem {
-                None => members.push(m.clone()),
+                None => members.push(m.to_string()),
                 Some(reason) => {
                     // Bounded: a hostile name must not bloat the findings.
                     let member = m.chars().take(64).collect();
                     let entry = Entry::Member {
-                        group: g.name.clone(),
+                        group: g.name.to_string(),
                         member,
                     };
                     findings.push(dropped(entry, reason));
@@ -570,7 +570,7 @@ fn validate_groups(
             }
         }
         kept.push(Group {
-            name: g.name.clone(),
+            name: g.name.to_string(),
             gid,
             members,
         });

@@ -216,7 +216,7 @@ pub fn build(
     user_cas: &[String],
     ledger: &mut Ledger,
     now: UnixTime,
-) -> Result<Document, BuildError> {
+) -> Result<Document<'static>, BuildError> {
     let s = &people.snapshot;
     let valid_for = parse_duration(&s.valid_for)
         .filter(|d| *d > 0)
@@ -278,13 +278,13 @@ pub fn build(
     for (a, kind, role, state) in accounts {
         let id = ledger.id(format!("user:{}", a.name))?;
         users.push(schema::User {
-            gecos: a.full_name.clone(),
+            gecos: a.full_name.clone().into(),
             gid: id.into(),
-            home: format!("{}/{}", s.home.trim_end_matches('/'), a.name),
+            home: format!("{}/{}", s.home.trim_end_matches('/'), a.name).into(),
             kind,
-            name: a.name.clone(),
+            name: a.name.clone().into(),
             role,
-            shell: s.shell.clone(),
+            shell: s.shell.clone().into(),
             state,
             uid: id.into(),
         });
@@ -292,7 +292,7 @@ pub fn build(
         groups.push(schema::Group {
             gid: id.into(),
             members: Vec::new(),
-            name: a.name.clone(),
+            name: a.name.clone().into(),
         });
         for g in &a.groups {
             valid_name(g).map_err(|_| BuildError::BadGroupName {
@@ -312,8 +312,8 @@ pub fn build(
         let gid = ledger.id(format!("group:{name}"))?;
         groups.push(schema::Group {
             gid: gid.into(),
-            members,
-            name,
+            members: members.into_iter().map(Into::into).collect(),
+            name: name.into(),
         });
     }
     let mut grants = Vec::new();
@@ -579,7 +579,7 @@ mod tests {
         for home in ["/home", "/home/", "/srv/people"] {
             let text = PEOPLE.replace("valid_for = \"7d\"", &format!("home = {home:?}"));
             let s = build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW).unwrap();
-            let homes: Vec<&str> = s.users.iter().map(|u| u.home.as_str()).collect();
+            let homes: Vec<&str> = s.users.iter().map(|u| &*u.home).collect();
             let base = home.trim_end_matches('/');
             let expected: Vec<String> = ["alice", "bob", "deploy"]
                 .iter()
@@ -590,7 +590,7 @@ mod tests {
     }
 
     /// `[[sudo]]` tables after PEOPLE (alice and bob are developers).
-    fn with_sudo(rules: &str) -> Result<Document, BuildError> {
+    fn with_sudo(rules: &str) -> Result<Document<'static>, BuildError> {
         let text = format!("{PEOPLE}\n{rules}");
         build(&parse(&text).unwrap(), &[], &mut Ledger::default(), NOW)
     }
