@@ -12,6 +12,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+pub mod events;
 pub mod host;
 pub mod process;
 pub mod sshd;

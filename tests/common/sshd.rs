@@ -40,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::events::{Events, Mark};
 use super::process::{PATH, wait_timeout};
 use super::{
     Output, SYSTEM_LIB_DIR, Sandbox, agent_setpriv, artifacts, fixture, sh_quote, target_dir,
@@ -217,7 +218,7 @@ pub struct Login {
     /// exited when they were read).
     pub sshd_log: String,
     /// roster's event lines written during this login, parsed.
-    pub events: Vec<serde_json::Value>,
+    pub events: Events,
     /// Syslog messages sent during this login (PAM modules, `roster principals`), one a
     /// line, as glibc sends them: `<PRI>Mmm dd hh:mm:ss TAG[PID]: MESSAGE`.
     pub syslog: String,
@@ -251,24 +252,18 @@ impl Login {
         );
     }
 
-    /// The events whose `"event"` is `kind`.
-    pub fn events_of(&self, kind: &str) -> Vec<&serde_json::Value> {
-        self.events
-            .iter()
-            .filter(|e| e["event"].as_str() == Some(kind))
-            .collect()
+    /// The events of this login whose `"event"` is `kind`.
+    pub fn events_of(&self, kind: &str) -> Events {
+        self.events.of_kind(kind)
     }
 
-    /// The one event of kind `kind`; panics if there is not exactly one.
+    /// The one event of kind `kind` in this login; panics, showing the whole login, if
+    /// there is not exactly one.
     #[track_caller]
     pub fn event(&self, kind: &str) -> &serde_json::Value {
-        match self.events_of(kind).as_slice() {
-            [one] => one,
-            other => panic!(
-                "expected one {kind:?} event, found {}:\n{self}",
-                other.len()
-            ),
-        }
+        let n = self.events_of(kind).len();
+        assert_eq!(n, 1, "expected one {kind:?} event, found {n}:\n{self}");
+        self.events.one(kind)
     }
 }
 
@@ -279,11 +274,7 @@ impl std::fmt::Display for Login {
         writeln!(f, "--- stderr\n{}", self.stderr)?;
         writeln!(f, "--- sshd log\n{}", self.sshd_log)?;
         writeln!(f, "--- syslog\n{}", self.syslog)?;
-        writeln!(f, "--- roster events")?;
-        for e in &self.events {
-            writeln!(f, "{e}")?;
-        }
-        Ok(())
+        write!(f, "--- roster events\n{}", self.events)
     }
 }
 
@@ -524,9 +515,7 @@ impl SshHost {
     /// what it printed with what sshd, syslog and roster's events recorded meanwhile.
     pub fn observe<S: AsRef<str>>(&self, argv: &[S]) -> Login {
         let log = self.dir.join("sshd/sshd.log");
-        // Files the namespace writes under /var land in the overlay's upper layer.
-        let events = self.dir.join("ns").join(EVENTS.trim_start_matches('/'));
-        let (log_from, events_from) = (file_len(&log), file_len(&events));
+        let (log_from, events_from) = (file_len(&log), self.events_mark());
         let syslog_from = self.syslog().len();
         let out = self.nsenter(argv);
         self.wait_for_connections_to_end();
@@ -536,13 +525,7 @@ impl SshHost {
             stdout: out.stdout,
             stderr: out.stderr,
             sshd_log: read_from(&log, log_from),
-            events: read_from(&events, events_from)
-                .lines()
-                .map(|l| {
-                    serde_json::from_str(l)
-                        .unwrap_or_else(|e| panic!("events line is not JSON ({e}): {l:?}"))
-                })
-                .collect(),
+            events: self.events_since(events_from),
             syslog,
         };
         // `ROSTER_SHOW_LOGINS=1 cargo test --test system sshd_login:: -- --nocapture` shows them all.
@@ -1080,19 +1063,23 @@ fn read_from(path: &Path, offset: u64) -> String {
 // ---- sessions kept open, and the events file ----------------------------------------
 
 impl SshHost {
-    /// Everything roster appended to its events file after byte `from`.
-    pub fn events_from(&self, from: u64) -> Vec<serde_json::Value> {
-        let bytes = fs::read(self.events_path()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes[from as usize..])
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
-            .collect()
+    /// Where roster's events file ends now: [`SshHost::events_since`] reads what follows.
+    pub fn events_mark(&self) -> Mark {
+        Mark::of(&self.events_path())
     }
 
-    pub fn events_len(&self) -> u64 {
-        fs::metadata(self.events_path()).map_or(0, |m| m.len())
+    /// Everything roster appended to its events file after `mark`.
+    pub fn events_since(&self, mark: Mark) -> Events {
+        Events::read_since(&self.events_path(), mark)
     }
 
+    /// Every event roster wrote on this host.
+    pub fn events(&self) -> Events {
+        self.events_since(Mark::START)
+    }
+
+    /// The events file, seen from outside: what the namespace writes under /var lands in
+    /// the overlay's upper layer.
     fn events_path(&self) -> PathBuf {
         self.dir().join("ns").join(EVENTS.trim_start_matches('/'))
     }

@@ -15,6 +15,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::common::events::Events;
 use crate::common::host::{Host, HostBuilder};
 use crate::common::sshd::{Cert, Key, assert_session, live, live_processes_of};
 use crate::common::{account, agent_setpriv, group, json_str, sh_quote, snapshot_json_with};
@@ -147,14 +148,6 @@ impl World {
         self.host.person(name, serial)
     }
 
-    fn events_from(&self, from: u64) -> Vec<serde_json::Value> {
-        self.host.events_from(from)
-    }
-
-    fn events_len(&self) -> u64 {
-        self.host.events_len()
-    }
-
     /// A local sudoers line granting bob everything, so that sudo's PAM stack (and
     /// roster's account check in it) decides.
     fn grant_bob_sudo_locally(&self) {
@@ -185,11 +178,8 @@ fn epoch_nanos() -> u128 {
 
 /// One `login_denied` event from sudo's account phase for `account`, with `reason`.
 #[track_caller]
-fn assert_sudo_denied(events: &[serde_json::Value], account: &str, reason: &str, context: &str) {
-    let denied: Vec<&serde_json::Value> = events
-        .iter()
-        .filter(|e| e["event"] == "login_denied")
-        .collect();
+fn assert_sudo_denied(events: &Events, account: &str, reason: &str, context: &str) {
+    let denied = events.of_kind("login_denied");
     assert!(
         denied.len() == 1
             && denied[0]["account"] == account
@@ -331,7 +321,7 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
          sudo -n true && echo second || echo refused",
     );
     session.wait_for_line(&w.host, "first");
-    let events_from = w.events_len();
+    let mark = w.host.events_mark();
     let people = People {
         alice_role: "user",
         ..People::default()
@@ -351,7 +341,7 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
         (0, "first\nrefused\n", SUDO_REFUSED_BY_ROSTER),
         "{context}"
     );
-    let events = w.events_from(events_from);
+    let events = w.host.events_since(mark);
     assert_sudo_denied(&events, "alice", STALE_ADMIN_GROUP_REASON, &context);
     // Demoted to user, not offboarded: her session was left alone.
     assert!(
@@ -374,7 +364,7 @@ fn disabled_users_running_session_ends_within_the_grace_period() {
         "echo started; exec sleep 60",
     );
     session.wait_for_line(&w.host, "started");
-    let events_from = w.events_len();
+    let mark = w.host.events_mark();
     let people = People {
         erin_state: "disabled",
         ..People::default()
@@ -402,7 +392,7 @@ fn disabled_users_running_session_ends_within_the_grace_period() {
             .any(|l| l.starts_with("roster: offboarded account=erin")),
         "{sync:#?}"
     );
-    let events = w.events_from(events_from);
+    let events = w.host.events_since(mark);
     let offboarded: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e["event"] == "offboarded")
@@ -796,11 +786,6 @@ fn explain_tells_why_step_by_step() {
 
 // --- Every lifecycle promise, the way an attacker would break it ---
 
-/// The events of `kind` among `events`.
-fn of_kind(events: Vec<serde_json::Value>, kind: &str) -> Vec<serde_json::Value> {
-    events.into_iter().filter(|e| e["event"] == kind).collect()
-}
-
 /// A session that waits for `/run/roster-test-go`, then runs `then`.
 fn after_go(then: &str) -> String {
     format!(
@@ -848,7 +833,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
     );
     session.wait_for_line(&w.host, "started");
     assert_eq!(session.stdout(), "0\nstarted\n", "{}", session.stderr());
-    let events_from = w.events_len();
+    let mark = w.host.events_mark();
     let demoted = People {
         alice_role: "user",
         ..people
@@ -879,7 +864,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         format!("{SUDO_REFUSED_BY_ROSTER}rc=1\n"),
         "what she left running got root: {left:#?}"
     );
-    let denied = of_kind(w.events_from(events_from), "login_denied");
+    let denied = w.host.events_since(mark).of_kind("login_denied");
     assert!(
         denied.len() == 3
             && denied
@@ -951,7 +936,7 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         s.wait_for_line(&w.host, "started");
         (name, s)
     });
-    let events_from = w.events_len();
+    let mark = w.host.events_mark();
     let changed = People {
         deploy: &[],
         revoked: r#"{"serials":[1201],"key_ids":["bob@stolen-laptop"]}"#,
@@ -975,7 +960,7 @@ fn after_a_sync_every_open_session_is_one_that_would_be_admitted_now() {
         !sessions[4].1.done(),
         "erin's session was ended:\n{sync:#?}"
     );
-    let revoked = of_kind(w.events_from(events_from), "session_revoked");
+    let revoked = w.host.events_since(mark).of_kind("session_revoked");
     let mut seen: Vec<(String, String, String)> = revoked
         .iter()
         .map(|e| {
@@ -1038,7 +1023,7 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
     std::thread::sleep(Duration::from_millis(300));
     let before = live_processes_of(10006);
     assert!(before.len() > 10, "the loop is not forking: {before:?}");
-    let events_from = w.events_len();
+    let mark = w.host.events_mark();
     let people = People {
         erin_state: "disabled",
         ..People::default()
@@ -1052,7 +1037,7 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
         left.is_empty(),
         "erin's processes survived: {left:?}\n{sync:#?}"
     );
-    let offboarded = of_kind(w.events_from(events_from), "offboarded");
+    let offboarded = w.host.events_since(mark).of_kind("offboarded");
     assert_eq!(offboarded.len(), 1, "{offboarded:#?}");
     let reason = offboarded[0]["reason"].as_str().unwrap();
     let counts = reason
@@ -1073,7 +1058,7 @@ fn sudo_and_su_inside_a_session_write_no_session_end() {
     // ssh session share its audit session id, and must not end it in the events.
     let w = World::new();
     let (alice, cert) = w.person("alice", 1401);
-    let events_from = w.events_len();
+    let mark = w.host.events_mark();
     let login = w.host.ssh(
         "alice",
         &alice,
@@ -1082,7 +1067,7 @@ fn sudo_and_su_inside_a_session_write_no_session_end() {
          && echo done",
     );
     assert_session(&login, "done\n");
-    let events = w.events_from(events_from);
+    let events = w.host.events_since(mark);
     let kinds: Vec<(&str, &str)> = events
         .iter()
         .map(|e| (e["event"].as_str().unwrap(), e["account"].as_str().unwrap()))
