@@ -14,7 +14,11 @@
 
 pub mod events;
 pub mod host;
+#[path = "../support/https.rs"]
+pub mod https;
+pub mod key;
 pub mod process;
+pub mod source;
 pub mod sshd;
 
 use std::cell::Cell;

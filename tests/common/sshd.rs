@@ -124,32 +124,7 @@ impl Setup {
     }
 }
 
-/// An OpenSSH key pair made by `ssh-keygen` in the sandbox (removed with it). User keys
-/// and CAs alike.
-pub struct Key {
-    pub private: PathBuf,
-    pub public: PathBuf,
-}
-
-impl Key {
-    /// The public key line, `ssh-ed25519 AAAA… comment`.
-    pub fn public_line(&self) -> String {
-        fs::read_to_string(&self.public)
-            .unwrap()
-            .trim_end()
-            .to_owned()
-    }
-
-    /// `SHA256:…`, as `ssh-keygen -l` prints it.
-    pub fn fingerprint(&self) -> String {
-        let out = command_output(Command::new("ssh-keygen").arg("-lf").arg(&self.public));
-        out.stdout
-            .split_whitespace()
-            .nth(1)
-            .expect("ssh-keygen -l prints a fingerprint")
-            .to_owned()
-    }
-}
+pub use super::key::Key;
 
 /// What `ssh-keygen -s` is asked to certify.
 #[derive(Clone, Debug)]
@@ -735,17 +710,11 @@ fn link_or_copy(from: &Path, to: &Path) {
 }
 
 fn keygen(path: &Path) -> Key {
-    command_output(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
-            .arg(path.file_name().unwrap())
-            .arg("-f")
-            .arg(path),
-    );
-    Key {
-        private: path.to_path_buf(),
-        public: path.with_extension("pub"),
-    }
+    Key::generate(
+        path.parent().unwrap(),
+        path.file_name().unwrap().to_str().unwrap(),
+        "ed25519",
+    )
 }
 
 /// Runs `cmd` outside the namespace; panics unless it succeeds.

@@ -11,8 +11,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-#[path = "../support/https.rs"]
-mod https;
 
 /// `kill -9` during `roster sync`.
 mod crash;

@@ -10,17 +10,19 @@
 //! and content; no temporary file left), what `roster status --json` reports, and that
 //! `getent passwd alice` still answers from serial 1. Needs root, `ssh-keygen` and `cc`.
 
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{
-    Sandbox, Step, agent_setpriv, artifacts, group, json_str, sh_quote, snapshot_json_with, user,
-    workspace_dir,
+use crate::common::https::{Identity, Route, Server};
+use crate::common::key::Key;
+use crate::common::source::{
+    Attempt, Files, PROBE, SourceHost, assert_installed_files, files, quote, toml_str,
 };
-use crate::https::{Identity, Pki, Route, Server};
+use crate::common::{
+    agent_setpriv, artifacts, group, json_str, snapshot_json_with, user, workspace_dir,
+};
 
 /// Far enough in the future for every snapshot that is meant to be valid.
 const VALID_UNTIL: &str = "2099-01-01T00:00:00Z";
@@ -71,45 +73,7 @@ fn snapshot(serial: u64) -> String {
     snapshot_with(serial, &[], 0)
 }
 
-// --- Keys and signatures ---
-
-/// An OpenSSH key pair made by ssh-keygen in the sandbox (removed with it).
-struct Key {
-    private: PathBuf,
-    /// The public key line, `TYPE BASE64 COMMENT`.
-    public: String,
-}
-
-impl Key {
-    fn generate(dir: &Path, name: &str, kind: &str) -> Key {
-        let private = dir.join(name);
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", kind, "-N", "", "-C", name, "-f"])
-            .arg(&private)
-            .output()
-            .expect("run ssh-keygen (package openssh-client)");
-        assert!(out.status.success(), "ssh-keygen -t {kind}: {out:?}");
-        let public = std::fs::read_to_string(private.with_extension("pub"))
-            .unwrap()
-            .trim()
-            .to_owned();
-        Key { private, public }
-    }
-
-    /// `SHA256:…`, as `ssh-keygen -l` prints it.
-    fn fingerprint(&self) -> String {
-        let out = Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(self.private.with_extension("pub"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        text.split_whitespace()
-            .nth(1)
-            .expect("fingerprint")
-            .to_owned()
-    }
-}
+// --- Signatures ---
 
 /// The armored signature with one base64 character changed, 10 characters before the end
 /// of the body: inside the signature bytes, which end the SSHSIG blob.
@@ -140,236 +104,9 @@ fn bump_serial(json: &str, serial: u64) -> String {
 
 // --- The host under test ---
 
-/// A sandbox, an HTTPS source serving a signed serial 1 at `/base/snapshot.json`, the
-/// pinned signing key, an unpinned one, and configurations that point at them.
-struct Host {
-    sandbox: Sandbox,
-    server: Server,
-    signer: Key,
-    stranger: Key,
-    /// `user_cas` of serial 1.
-    user_ca: Key,
-    /// The configuration for `/base` (serial 1).
-    base: PathBuf,
-    counter: Cell<u32>,
-}
-
-impl Host {
-    fn new() -> Host {
-        let sandbox = Sandbox::new();
-        let dir = sandbox.dir().to_path_buf();
-        Pki::get().write_ca(&dir.join("ca.pem"));
-        let mut host = Host {
-            server: Server::start(Identity::Loopback),
-            signer: Key::generate(&dir, "signer", "ed25519"),
-            stranger: Key::generate(&dir, "stranger", "ed25519"),
-            user_ca: Key::generate(&dir, "user-ca", "ed25519"),
-            sandbox,
-            base: PathBuf::new(),
-            counter: Cell::new(0),
-        };
-        let base = snapshot_with(1, &[&host.user_ca.public], 0);
-        let url = host.publish("/base", &base);
-        host.base = host.config("base", &url, &[]);
-        host
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.sandbox.dir().join(name)
-    }
-
-    fn unique(&self, stem: &str) -> PathBuf {
-        let n = self.counter.get();
-        self.counter.set(n + 1);
-        self.path(&format!("{stem}-{n}"))
-    }
-
-    /// Signs `json` with `roster snapshot sign` and the pinned key; returns the `.sig`.
-    fn sign(&self, json: &str) -> Vec<u8> {
-        self.roster_sign(&self.signer, json)
-    }
-
-    fn roster_sign(&self, key: &Key, json: &str) -> Vec<u8> {
-        let input = self.unique("signed").with_extension("json");
-        std::fs::write(&input, json).unwrap();
-        let out = Command::new(&artifacts().roster)
-            .args(["snapshot", "sign", "--key"])
-            .arg(&key.private)
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "roster snapshot sign: {out:?}");
-        std::fs::read(input.with_extension("json.sig")).unwrap()
-    }
-
-    /// Signs with stock `ssh-keygen -Y sign -n NAMESPACE`.
-    fn keygen_sign(&self, key: &Key, namespace: &str, json: &str) -> Vec<u8> {
-        let input = self.unique("keygen").with_extension("json");
-        std::fs::write(&input, json).unwrap();
-        let out = Command::new("ssh-keygen")
-            .args(["-Y", "sign", "-n", namespace, "-f"])
-            .arg(&key.private)
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ssh-keygen -Y sign: {out:?}");
-        std::fs::read(input.with_extension("json.sig")).unwrap()
-    }
-
-    /// Serves `json` signed by the pinned key at `PREFIX/snapshot.json`; returns its URL.
-    fn publish(&self, prefix: &str, json: &str) -> String {
-        let sig = self.sign(json);
-        self.serve(prefix, Route::ok(json), Route::ok(sig))
-    }
-
-    /// Serves these routes at `PREFIX/snapshot.json` and `.sig`; returns the URL.
-    fn serve(&self, prefix: &str, json: Route, sig: Route) -> String {
-        self.server.route(&format!("{prefix}/snapshot.json"), json);
-        self.server
-            .route(&format!("{prefix}/snapshot.json.sig"), sig);
-        self.server.url(&format!("{prefix}/snapshot.json"))
-    }
-
-    /// Writes a configuration for `url`. `source` adds or replaces `[source]` keys (raw
-    /// TOML values); by default the pinned key, the test CA and short timeouts.
-    fn config(&self, name: &str, url: &str, source: &[(&str, &str)]) -> PathBuf {
-        let dir = self.sandbox.dir();
-        let mut keys: BTreeMap<&str, String> = BTreeMap::new();
-        keys.insert("url", toml_str(url));
-        keys.insert(
-            "signing_keys",
-            format!("[{}]", toml_str(&self.signer.public)),
-        );
-        keys.insert("ca_bundle", toml_str(dir.join("ca.pem").to_str().unwrap()));
-        keys.insert("connect_timeout", toml_str("2s"));
-        keys.insert("timeout", toml_str("10s"));
-        for (k, v) in source {
-            keys.insert(k, v.to_string());
-        }
-        let mut text = String::from("[source]\n");
-        for (k, v) in keys {
-            text += &format!("{k} = {v}\n");
-        }
-        text += &format!(
-            "\n[paths]\nstate_dir = \"/var/lib/roster\"\npasswd = {}\ngroup = {}\nshells = {}\n",
-            toml_str(dir.join("etc/passwd").to_str().unwrap()),
-            toml_str(dir.join("etc/group").to_str().unwrap()),
-            toml_str(dir.join("etc/shells").to_str().unwrap()),
-        );
-        let path = self.path(&format!("{name}.toml"));
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// The configuration of a source that serves `json` signed by the pinned key.
-    fn source(&self, name: &str, json: &str) -> PathBuf {
-        let url = self.publish(&format!("/{name}"), json);
-        self.config(name, &url, &[])
-    }
-
-    /// The namespace step that runs `roster sync` with `config`.
-    fn sync(&self, config: &Path) -> String {
-        format!(
-            "exec {} --config {} sync",
-            quote(&artifacts().roster),
-            quote(config)
-        )
-    }
-
-    fn status(&self, config: &Path) -> String {
-        format!(
-            "exec {} --config {} status --json",
-            quote(&artifacts().roster),
-            quote(config)
-        )
-    }
-
-    /// Runs `prelude`, installs serial 1 from `/base`, then syncs with each of `configs`
-    /// in turn, recording what each did and what the host serves after it.
-    fn attempts(&self, prelude: &[String], configs: &[&Path]) -> Vec<Attempt> {
-        let mut steps: Vec<String> = prelude.to_vec();
-        steps.push(self.sync(&self.base));
-        steps.push(PROBE.into());
-        for config in configs {
-            steps.push(self.sync(config));
-            steps.push(PROBE.into());
-            steps.push(self.status(config));
-            steps.push("exec getent passwd alice".into());
-        }
-        let mut out = self.sandbox.run_steps(&steps).into_iter();
-        for step in out.by_ref().take(prelude.len()) {
-            assert_eq!(step.status, 0, "prelude failed: {step:#?}");
-        }
-        let base = out.next().unwrap();
-        assert_eq!(
-            (base.status, base.stdout.as_str(), base.stderr.as_str()),
-            (0, "roster: installed snapshot serial 1\n", ""),
-            "the first sync should install serial 1"
-        );
-        let mut before = files(&out.next().unwrap());
-        assert_installed_files(&before);
-        let mut attempts = Vec::new();
-        while let Some(sync) = out.next() {
-            let after = files(&out.next().unwrap());
-            let status = out.next().unwrap();
-            let status_json = serde_json::from_str(&status.stdout)
-                .unwrap_or_else(|e| panic!("roster status --json: {e}: {status:#?}"));
-            attempts.push(Attempt {
-                sync,
-                before: std::mem::replace(&mut before, after.clone()),
-                after,
-                status: status_json,
-                alice: out.next().unwrap(),
-            });
-        }
-        attempts
-    }
-
-    /// [`Host::attempts`] for one configuration.
-    fn attempt(&self, config: &Path) -> Attempt {
-        self.attempts(&[], &[config]).pop().unwrap()
-    }
-}
-
-fn toml_str(s: &str) -> String {
-    json_str(s) // A JSON string literal without control characters is a TOML one.
-}
-
-fn quote(p: &Path) -> String {
-    sh_quote(p.to_str().expect("UTF-8 path"))
-}
-
-/// Lists /var/lib/roster: `NAME INODE SIZE MTIME SHA256` per entry.
-const PROBE: &str = "cd /var/lib/roster || exit 1\n\
-    for f in $(ls -A); do\n\
-      echo \"$f $(stat -c '%i %s %y' \"$f\") $(sha256sum < \"$f\" | cut -d' ' -f1)\"\n\
-    done";
-
-/// What [`PROBE`] saw: file name → inode, size, mtime and content hash.
-type Files = BTreeMap<String, String>;
-
-fn files(probe: &Step) -> Files {
-    assert_eq!(probe.status, 0, "probe failed: {probe:#?}");
-    probe
-        .stdout
-        .lines()
-        .map(|l| {
-            let (name, facts) = l.split_once(' ').unwrap();
-            (name.to_owned(), facts.to_owned())
-        })
-        .collect()
-}
-
-/// One `roster sync` and the host after it.
-#[derive(Debug)]
-struct Attempt {
-    sync: Step,
-    before: Files,
-    after: Files,
-    /// `roster status --json` right after.
-    status: serde_json::Value,
-    /// `getent passwd alice` right after.
-    alice: Step,
+/// A host whose HTTPS source serves serial 1 at `/base`, trusting the host's user CA.
+fn host() -> SourceHost {
+    SourceHost::serving(|user_ca| snapshot_with(1, &[&user_ca.public_line()], 0))
 }
 
 /// Does `text` match `pattern`, where `…` in the pattern stands for any text?
@@ -391,9 +128,6 @@ fn matches(pattern: &str, text: &str) -> bool {
     }
     true
 }
-
-/// Files every installed state directory holds.
-const INSTALLED_FILES: [&str; 3] = ["snapshot", "state.json", "user_ca_keys"];
 
 /// `roster sync` exited `code` with exactly one stderr line matching `reason` (`…` for any
 /// text), installed nothing, recorded the reason, and `serving` still answers.
@@ -471,19 +205,6 @@ fn assert_same_names(a: &Attempt) {
     );
 }
 
-/// The state directory holds the installed files and no temporary (dot)
-/// file other than the sync's lock, `.lock`.
-#[track_caller]
-fn assert_installed_files(files: &Files) {
-    for name in INSTALLED_FILES {
-        assert!(files.contains_key(name), "no {name}: {files:#?}");
-    }
-    assert!(
-        files.keys().all(|n| !n.starts_with('.') || n == ".lock"),
-        "temporary file left behind: {files:#?}"
-    );
-}
-
 #[track_caller]
 fn assert_serves(a: &Attempt, serial: u64) {
     assert_eq!(
@@ -519,7 +240,7 @@ fn assert_installed(a: &Attempt, serial: u64, previous: u64) {
 
 #[test]
 fn snapshot_with_one_byte_changed_is_refused() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot(2);
     let sig = host.sign(&json);
     let changed_json = host.serve(
@@ -551,7 +272,7 @@ fn snapshot_with_one_byte_changed_is_refused() {
 
 #[test]
 fn snapshot_signed_by_an_unpinned_key_is_refused() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot(2);
     let url = host.serve(
         "/stranger",
@@ -568,7 +289,7 @@ fn snapshot_signed_by_an_unpinned_key_is_refused() {
 
 #[test]
 fn missing_signature_is_refused() {
-    let host = Host::new();
+    let host = host();
     let url = host.serve("/nosig", Route::ok(snapshot(2)), Route::status(404));
     let a = host.attempt(&host.config("nosig", &url, &[]));
     assert_refused(
@@ -586,7 +307,7 @@ fn missing_signature_is_refused() {
 #[test]
 fn html_page_instead_of_the_snapshot_is_refused() {
     // A captive portal or a misconfigured CDN answering 200 with a web page.
-    let host = Host::new();
+    let host = host();
     let html = "<!DOCTYPE html>\n<html><body><h1>Please log in</h1></body></html>\n";
     let real_sig = host.sign(&snapshot(2));
     let no_sig = host.serve("/portal-404", Route::ok(html), Route::status(404));
@@ -622,7 +343,7 @@ fn html_page_instead_of_the_snapshot_is_refused() {
 
 #[test]
 fn snapshot_signed_for_another_namespace_is_refused() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot(2);
     let sig = host.keygen_sign(&host.signer, "file", &json);
     let url = host.serve("/ns", Route::ok(json), Route::ok(sig));
@@ -639,7 +360,7 @@ fn snapshot_signed_for_another_namespace_is_refused() {
 
 #[test]
 fn older_serial_is_refused_as_rollback() {
-    let host = Host::new();
+    let host = host();
     let v2 = host.source("v2", &snapshot(2));
     // Serial 2 is installed, then the source offers serial 1 again (validly signed).
     let attempts = host.attempts(&[], &[&v2, &host.base]);
@@ -658,7 +379,7 @@ fn installed_snapshot_cannot_be_truncated_under_the_processes_mapping_it() {
     // snapshot immutable: an operator's `cp` or `>` over it fails, a process that has
     // it mapped keeps resolving, and the next sync still replaces it (with only the
     // unit's capabilities, which include CAP_LINUX_IMMUTABLE).
-    let host = Host::new();
+    let host = host();
     let v2 = host.source("v2", &snapshot(2));
     let steps = [
         host.sync(&host.base),
@@ -703,7 +424,7 @@ fn installed_snapshot_cannot_be_truncated_under_the_processes_mapping_it() {
 fn rollback_is_refused_even_after_the_snapshot_file_is_lost() {
     // The highest serial seen lives in state.json, so deleting the snapshot does not
     // reopen the door to an older one.
-    let host = Host::new();
+    let host = host();
     let v2 = host.source("v2", &snapshot(2));
     let steps = [
         host.sync(&host.base),
@@ -736,7 +457,7 @@ fn rollback_is_refused_even_after_the_snapshot_file_is_lost() {
 
 #[test]
 fn expired_snapshot_is_refused() {
-    let host = Host::new();
+    let host = host();
     let json = crate::common::with_issued_at(&snapshot(2), "2020-01-01T00:00:00Z")
         .replace(VALID_UNTIL, "2020-01-02T00:00:00Z");
     let a = host.attempt(&host.source("expired", &json));
@@ -750,7 +471,7 @@ fn expired_snapshot_is_refused() {
 
 #[test]
 fn malformed_json_is_refused_even_when_signed() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot(2);
     let cut = &json[..json.len() / 2];
     let a = host.attempt(&host.source("cut", cut));
@@ -766,7 +487,7 @@ fn malformed_json_is_refused_even_when_signed() {
 
 #[test]
 fn snapshot_over_the_size_cap_is_refused() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot_with(2, &[], 50);
     let len = json.len();
     let url = host.publish("/big", &json);
@@ -803,9 +524,9 @@ fn snapshot_over_the_size_cap_is_refused() {
 
 #[test]
 fn gzip_encoded_snapshot_is_decoded_and_capped_after_decoding() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot_with(2, &[], 200);
-    let gz = crate::https::gzip(json.as_bytes());
+    let gz = crate::common::https::gzip(json.as_bytes());
     let cap = json.len() - 1;
     assert!(gz.len() < cap, "the compressed body must fit under the cap");
     let url = host.serve(
@@ -830,8 +551,8 @@ fn gzip_encoded_snapshot_is_decoded_and_capped_after_decoding() {
 
 #[test]
 fn gzip_bomb_is_stopped_at_the_size_cap() {
-    let host = Host::new();
-    let bomb = crate::https::gzip_bomb(1); // About 1 MB on the wire, 1 GiB of zeros decoded.
+    let host = host();
+    let bomb = crate::common::https::gzip_bomb(1); // About 1 MB on the wire, 1 GiB of zeros decoded.
     let cap: usize = 4 << 20;
     assert!(bomb.len() < cap, "the bomb itself must fit under the cap");
     let url = host.serve(
@@ -858,7 +579,7 @@ fn gzip_bomb_is_stopped_at_the_size_cap() {
 
 #[test]
 fn source_that_never_answers_times_out() {
-    let host = Host::new();
+    let host = host();
     // One server accepts connections and never says a word; the other sends headers and
     // the first bytes of the body, then nothing.
     let silent = Server::start_silent();
@@ -893,7 +614,7 @@ fn source_that_never_answers_times_out() {
 
 #[test]
 fn server_error_is_refused() {
-    let host = Host::new();
+    let host = host();
     let url = host.serve("/err", Route::status(500), Route::status(500));
     let a = host.attempt(&host.config("err", &url, &[]));
     assert_refused(
@@ -909,7 +630,7 @@ fn truncated_body_is_refused() {
     // The whole, validly signed serial 2 arrives, but the server announced more bytes and
     // closed the connection: the transfer is incomplete and must not be trusted, whether
     // the TLS session ended cleanly or not.
-    let host = Host::new();
+    let host = host();
     let json = snapshot(2);
     let sig = host.sign(&json);
     let urls: Vec<String> = [false, true]
@@ -940,7 +661,7 @@ fn truncated_body_is_refused() {
 
 #[test]
 fn certificate_for_another_name_is_refused() {
-    let host = Host::new();
+    let host = host();
     let other = Server::start(Identity::OtherName);
     let json = snapshot(2);
     other.route("/snapshot.json", Route::ok(json.clone()));
@@ -962,7 +683,7 @@ fn certificate_for_another_name_is_refused() {
 
 #[test]
 fn certificate_from_an_unknown_ca_is_refused() {
-    let host = Host::new();
+    let host = host();
     let other = Server::start(Identity::UnknownCa);
     let json = snapshot(2);
     other.route("/snapshot.json", Route::ok(json.clone()));
@@ -982,7 +703,7 @@ fn certificate_from_an_unknown_ca_is_refused() {
 
 #[test]
 fn redirect_to_another_host_is_refused() {
-    let host = Host::new();
+    let host = host();
     let other = Server::start(Identity::Loopback);
     other.route("/snapshot.json", Route::ok(snapshot(2)));
     other.route("/snapshot.json.sig", Route::ok(host.sign(&snapshot(2))));
@@ -1028,7 +749,7 @@ fn redirect_to_another_host_is_refused() {
 
 #[test]
 fn same_host_redirect_is_followed() {
-    let host = Host::new();
+    let host = host();
     host.publish("/new", &snapshot(2));
     host.server.redirect_prefix("/moved/", "/new/", 301);
     let absolute = host.server.url("/new/");
@@ -1065,7 +786,7 @@ fn same_host_redirect_is_followed() {
 
 #[test]
 fn redirect_loop_is_refused() {
-    let host = Host::new();
+    let host = host();
     host.server.redirect_prefix("/loop/", "/loop/", 302);
     let url = host.server.url("/loop/snapshot.json");
     let a = host.attempt(&host.config("loop", &url, &[]));
@@ -1083,7 +804,7 @@ fn redirect_loop_is_refused() {
 
 #[test]
 fn unchanged_source_answers_304_and_nothing_is_rewritten() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot(1);
     let etag = "\"v1\"";
     let last_modified = "Wed, 01 Jan 2026 00:00:00 GMT";
@@ -1150,7 +871,7 @@ fn unchanged_source_answers_304_and_nothing_is_rewritten() {
 
 #[test]
 fn same_serial_without_validators_is_current_and_nothing_is_rewritten() {
-    let host = Host::new();
+    let host = host();
     let a = host.attempt(&host.base);
     let s = &a.sync;
     assert_eq!(
@@ -1166,7 +887,7 @@ fn same_serial_without_validators_is_current_and_nothing_is_rewritten() {
 
 #[test]
 fn new_serial_reaches_a_running_process_within_a_second() {
-    let host = Host::new();
+    let host = host();
     let v2 = host.source("v2", &snapshot(2));
     let watch = host
         .sandbox
@@ -1218,9 +939,9 @@ fn full_disk_fails_the_install_and_keeps_the_old_snapshot() {
     // not. Serial 2 also trusts another user CA, so the check that user_ca_keys is
     // untouched means something: sshd must not trust serial 2's CAs while serial 1's
     // accounts are served.
-    let host = Host::new();
+    let host = host();
     let other_ca = Key::generate(host.sandbox.dir(), "user-ca-2", "ed25519");
-    let big = snapshot_with(2, &[&other_ca.public], 3000);
+    let big = snapshot_with(2, &[&other_ca.public_line()], 3000);
     let v2 = host.source("big", &big);
     let attempts = host.attempts(
         &["mount -t tmpfs -o size=64k,mode=0755 roster-full /var/lib/roster".into()],
@@ -1238,7 +959,7 @@ fn full_disk_fails_the_install_and_keeps_the_old_snapshot() {
 
 #[test]
 fn roster_signatures_verify_with_ssh_keygen() {
-    let host = Host::new();
+    let host = host();
     let json = snapshot(2);
     let sig = host.sign(&json);
     let allowed = host.path("allowed_signers");
@@ -1246,7 +967,7 @@ fn roster_signatures_verify_with_ssh_keygen() {
         &allowed,
         format!(
             "publisher namespaces=\"roster-snapshot\" {}\n",
-            host.signer.public
+            host.signer.public_line()
         ),
     )
     .unwrap();
@@ -1292,7 +1013,7 @@ fn roster_signatures_verify_with_ssh_keygen() {
 
 #[test]
 fn ssh_keygen_signatures_are_accepted() {
-    let host = Host::new();
+    let host = host();
     let dir = host.sandbox.dir();
     let ecdsa = Key::generate(dir, "ecdsa", "ecdsa");
     let rsa = Key::generate(dir, "rsa", "rsa");
@@ -1300,7 +1021,7 @@ fn ssh_keygen_signatures_are_accepted() {
         "[{}]",
         [&host.signer, &ecdsa, &rsa]
             .iter()
-            .map(|k| toml_str(&k.public))
+            .map(|k| toml_str(&k.public_line()))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -1359,12 +1080,12 @@ fn sync_outside(config: &Path) -> (i32, String, String) {
 }
 
 /// A configuration with `source` lines, the state directory in the sandbox.
-fn write_config(host: &Host, name: &str, source: &str, rest: &str) -> PathBuf {
+fn write_config(host: &SourceHost, name: &str, source: &str, rest: &str) -> PathBuf {
     let dir = host.sandbox.dir();
     let path = host.path(&format!("{name}.toml"));
     let text = format!(
         "[source]\n{source}signing_keys = [{}]\n\n[paths]\nstate_dir = {}\n{rest}",
-        toml_str(&host.signer.public),
+        toml_str(&host.signer.public_line()),
         toml_str(dir.join("state").to_str().unwrap())
     );
     std::fs::write(&path, text).unwrap();
@@ -1386,7 +1107,7 @@ fn assert_config_error(config: &Path, code: i32, expected: &str) {
 
 #[test]
 fn unknown_config_key_is_named_with_its_line() {
-    let host = Host::new();
+    let host = host();
     let config = write_config(
         &host,
         "typo",
@@ -1400,7 +1121,7 @@ fn unknown_config_key_is_named_with_its_line() {
 
 #[test]
 fn source_url_must_be_https_file_or_loopback_http() {
-    let host = Host::new();
+    let host = host();
     for url in [
         "http://10.0.0.1/s.json",
         "http://127.0.0.1.example.com/s.json",
@@ -1419,7 +1140,7 @@ fn source_url_must_be_https_file_or_loopback_http() {
 #[test]
 fn token_file_readable_by_others_is_refused() {
     // A configuration error: exit 1, before anything is fetched.
-    let host = Host::new();
+    let host = host();
     let token = host.path("token");
     std::fs::write(&token, "s3cret\n").unwrap();
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
@@ -1445,7 +1166,7 @@ fn token_file_readable_by_others_is_refused() {
 
 #[test]
 fn missing_config_names_the_file() {
-    let host = Host::new();
+    let host = host();
     let absent = host.path("absent.toml");
     assert_config_error(
         &absent,
@@ -1459,7 +1180,7 @@ fn missing_config_names_the_file() {
 
 #[test]
 fn bearer_token_is_sent_with_both_requests() {
-    let host = Host::new();
+    let host = host();
     let token = host.path("token");
     std::fs::write(&token, "s3cret-token\n").unwrap();
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
@@ -1489,7 +1210,7 @@ fn bearer_token_is_sent_with_both_requests() {
 /// in the background as `$pid`, its stderr in a log, defines `wait_for TEXT` (up to 10 s
 /// for TEXT in the log), runs `steps`, stops the agent with SIGTERM and prints its exit
 /// status, then the log.
-fn agent_script(host: &Host, config: &Path, steps: &str) -> String {
+fn agent_script(host: &SourceHost, config: &Path, steps: &str) -> String {
     let log = quote(&host.path("agent.log"));
     format!(
         "{setpriv} {roster} --config {config} agent 2>{log} & pid=$!\n\
@@ -1514,7 +1235,7 @@ fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
     // A file:// source the script itself replaces; the interval is the default 5 minutes,
     // so serial 2 arriving within seconds is the SIGHUP's doing. The agent has only the
     // capabilities the shipped unit leaves it.
-    let host = Host::new();
+    let host = host();
     let (source, next) = (host.path("source.json"), host.path("next.json"));
     for (path, serial) in [(&source, 1), (&next, 2)] {
         let json = snapshot(serial);
@@ -1556,7 +1277,7 @@ fn agent_installed_unconfigured_waits_for_its_configuration() {
     // The package installs docs/examples/roster.toml with the source commented out and
     // starts the agent: it must wait (not exit, which systemd would restart in a loop),
     // and start syncing on the SIGHUP of `systemctl reload roster` once configured.
-    let host = Host::new();
+    let host = host();
     let source = host.path("source.json");
     let json = snapshot(1);
     std::fs::write(&source, &json).unwrap();
@@ -1602,7 +1323,7 @@ fn shipped_systemd_unit_verifies() {
     // executable: an overlay puts the built binary there, in the sandbox's namespace only.
     // Its Documentation= page is checked where it is installed (tests/install.rs): the
     // sandbox's test passwd has no `man` user for man-db.
-    let host = Host::new();
+    let host = host();
     let sbin = host.path("sbin");
     std::fs::create_dir(&sbin).unwrap();
     std::fs::copy(&artifacts().roster, sbin.join("roster")).unwrap();
