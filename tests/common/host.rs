@@ -23,7 +23,7 @@ use std::ops::Deref;
 use std::path::PathBuf;
 
 use super::sh_quote;
-use super::sshd::{Cert, Key, RosterConfig, Setup, SshHost, Wiring};
+use super::sshd::{Background, Cert, Key, Login, RosterConfig, Setup, SshHost, Wiring};
 use super::workspace_dir;
 
 /// Makes the source snapshot's JSON from the host's user CA.
@@ -64,6 +64,24 @@ impl Host {
             &Cert::new(&format!("{name}@laptop"), name).serial(serial),
         );
         (key, cert)
+    }
+
+    /// `person` (a key and its certificate, as [`Host::person`] makes them) logs in to
+    /// `account` and runs `command`.
+    pub fn login(&self, account: &str, person: &(Key, PathBuf), command: &str) -> Login {
+        self.ssh(account, &person.0, Some(&person.1), command)
+    }
+
+    /// `person` logs in to `account` in the background and runs `command`: a session kept
+    /// open (see [`Background`]), its files under `name`.
+    pub fn session(
+        &self,
+        name: &str,
+        account: &str,
+        person: &(Key, PathBuf),
+        command: &str,
+    ) -> Background {
+        self.background(name, account, &person.0, &person.1, command)
     }
 
     /// `key` certified by [`Host::ca`] as `cert` says.

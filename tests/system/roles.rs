@@ -12,7 +12,6 @@
 //! (`scripts/install-deps.sh`). Run: `cargo test --test system roles:: -- --nocapture` (the
 //! offboarding test prints the time it measured).
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::events::Events;
@@ -127,6 +126,14 @@ struct World {
     host: Host,
 }
 
+impl std::ops::Deref for World {
+    type Target = Host;
+
+    fn deref(&self) -> &Host {
+        &self.host
+    }
+}
+
 impl World {
     /// The packaged wiring, roster's sudoers drop-in, and serial 1 with [`People::default`]
     /// and the web rule.
@@ -141,11 +148,6 @@ impl World {
             .snapshot(|ca| snapshot(1, ca, &People::default(), &[WEB_ID_RULE]))
             .build();
         World { host }
-    }
-
-    /// A key for `name` and a certificate of it (principal `name`, serial `serial`).
-    fn person(&self, name: &str, serial: u64) -> (Key, PathBuf) {
-        self.host.person(name, serial)
     }
 
     /// A local sudoers line granting bob everything, so that sudo's PAM stack (and
@@ -195,23 +197,13 @@ fn assert_sudo_denied(events: &Events, account: &str, reason: &str, context: &st
 #[test]
 fn admin_gets_sudo_and_a_user_role_account_is_refused() {
     let w = World::new();
-    let (alice, alice_cert) = w.person("alice", 101);
-    let login = w.host.ssh(
-        "alice",
-        &alice,
-        Some(&alice_cert),
-        "sudo -n true && echo sudo ok",
-    );
+    let alice = w.person("alice", 101);
+    let login = w.login("alice", &alice, "sudo -n true && echo sudo ok");
     assert_session(&login, "sudo ok\n");
     assert!(login.events_of("login_denied").is_empty(), "{login}");
 
-    let (bob, bob_cert) = w.person("bob", 102);
-    let login = w.host.ssh(
-        "bob",
-        &bob,
-        Some(&bob_cert),
-        "sudo -n true; echo \"sudo exit $?\"",
-    );
+    let bob = w.person("bob", 102);
+    let login = w.login("bob", &bob, "sudo -n true; echo \"sudo exit $?\"");
     // bob is in no sudoers rule: sudo's policy refuses before PAM's account phase, so
     // roster records nothing.
     assert_eq!(
@@ -224,12 +216,7 @@ fn admin_gets_sudo_and_a_user_role_account_is_refused() {
     // A local sudoers line granting bob everything: roster's account check in sudo's PAM
     // stack still refuses him, with the reason.
     w.grant_bob_sudo_locally();
-    let login = w.host.ssh(
-        "bob",
-        &bob,
-        Some(&bob_cert),
-        "sudo -n true; echo \"sudo exit $?\"",
-    );
+    let login = w.login("bob", &bob, "sudo -n true; echo \"sudo exit $?\"");
     assert_eq!(
         (login.status, login.stdout.as_str(), login.stderr.as_str()),
         (0, "sudo exit 1\n", SUDO_REFUSED_BY_ROSTER),
@@ -247,15 +234,14 @@ fn a_hostile_environment_through_sudo_changes_nothing() {
     // never the process's, so it refuses him exactly as without them.
     let w = World::new();
     let (_, alice_cert) = w.person("alice", 103);
-    let (bob, bob_cert) = w.person("bob", 104);
+    let bob = w.person("bob", 104);
     w.grant_bob_sudo_locally();
     let alice_line = std::fs::read_to_string(&alice_cert).unwrap();
     let mut words = alice_line.split_whitespace();
     let (cert_type, blob) = (words.next().unwrap(), words.next().unwrap());
-    let login = w.host.ssh(
+    let login = w.login(
         "bob",
         &bob,
-        Some(&bob_cert),
         &format!(
             "SSH_AUTH_INFO_0='publickey {cert_type} {blob}' ROSTER_USER=alice \
              ROSTER_ACCOUNT=alice LD_PRELOAD=/nonexistent.so \
@@ -310,12 +296,11 @@ fn huge_and_odd_user_names_through_pam_and_the_sshd_gate() {
 #[test]
 fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
     let w = World::new();
-    let (alice, cert) = w.person("alice", 201);
-    let session = w.host.background(
+    let alice = w.person("alice", 201);
+    let session = w.session(
         "alice-session",
         "alice",
         &alice,
-        &cert,
         "sudo -n true && echo first; \
          i=0; until [ -e /run/roster-test-go ] || [ $i -ge 300 ]; do sleep 0.1; i=$((i+1)); done; \
          sudo -n true && echo second || echo refused",
@@ -355,14 +340,8 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
 #[test]
 fn disabled_users_running_session_ends_within_the_grace_period() {
     let w = World::new();
-    let (erin, cert) = w.person("erin", 301);
-    let session = w.host.background(
-        "erin-session",
-        "erin",
-        &erin,
-        &cert,
-        "echo started; exec sleep 60",
-    );
+    let erin = w.person("erin", 301);
+    let session = w.session("erin-session", "erin", &erin, "echo started; exec sleep 60");
     session.wait_for_line(&w.host, "started");
     let mark = w.host.events_mark();
     let people = People {
@@ -412,20 +391,15 @@ fn disabled_users_running_session_ends_within_the_grace_period() {
 #[test]
 fn entitlement_rule_allows_exactly_the_listed_command() {
     let w = World::new();
-    let (wendy, cert) = w.person("wendy", 401);
-    let login = w.host.ssh(
+    let wendy = w.person("wendy", 401);
+    let login = w.login(
         "wendy",
         &wendy,
-        Some(&cert),
         "sudo -n /usr/bin/id -u; echo \"exit $?\"; \
          sudo -n /usr/bin/id; echo \"exit $?\"; \
          sudo -n true; echo \"exit $?\"",
     );
-    assert_eq!(
-        (login.status, login.stdout.as_str()),
-        (0, "0\nexit 0\nexit 1\nexit 1\n"),
-        "{login}"
-    );
+    assert_session(&login, "0\nexit 0\nexit 1\nexit 1\n");
     // sudoers refuses the other commands; roster's account phase let her through.
     assert!(login.events_of("login_denied").is_empty(), "{login}");
     let installed = w.host.run(
@@ -488,20 +462,15 @@ fn sudoers_injection_is_dropped_and_the_valid_rules_still_apply() {
             && !file.stdout.contains("whoami"),
         "{file:#?}"
     );
-    let (wendy, cert) = w.person("wendy", 501);
-    let login = w.host.ssh(
+    let wendy = w.person("wendy", 501);
+    let login = w.login(
         "wendy",
         &wendy,
-        Some(&cert),
         "sudo -n /usr/bin/id -u; echo \"exit $?\"; \
          sudo -n /bin/sh -c 'echo shell'; echo \"exit $?\"; \
          sudo -n /usr/bin/whoami; echo \"exit $?\"",
     );
-    assert_eq!(
-        (login.status, login.stdout.as_str()),
-        (0, "0\nexit 0\nexit 1\nexit 1\n"),
-        "{login}"
-    );
+    assert_session(&login, "0\nexit 0\nexit 1\nexit 1\n");
 }
 
 // --- 6. Shared accounts ---
@@ -509,13 +478,8 @@ fn sudoers_injection_is_dropped_and_the_valid_rules_still_apply() {
 #[test]
 fn granted_person_enters_a_shared_account_and_others_do_not() {
     let w = World::new();
-    let (alice, cert) = w.person("alice", 601);
-    let login = w.host.ssh(
-        "deploy",
-        &alice,
-        Some(&cert),
-        "id -un; echo \"$ROSTER_USER\"",
-    );
+    let alice = w.person("alice", 601);
+    let login = w.login("deploy", &alice, "id -un; echo \"$ROSTER_USER\"");
     assert_session(&login, "deploy\nalice\n");
     let start = login.event("session_start");
     assert_eq!(
@@ -524,8 +488,7 @@ fn granted_person_enters_a_shared_account_and_others_do_not() {
         "{login}"
     );
 
-    let (bob, cert) = w.person("bob", 602);
-    let login = w.host.ssh("deploy", &bob, Some(&cert), "id -un");
+    let login = w.login("deploy", &w.person("bob", 602), "id -un");
     assert!(
         login.status == 255 && login.stdout.is_empty(),
         "bob entered deploy:\n{login}"
@@ -542,12 +505,11 @@ fn granted_person_enters_a_shared_account_and_others_do_not() {
 /// alice holds a session in the shared account deploy; a new snapshot takes
 /// her role away. Returns her session, still open, for the sync to end.
 fn alice_in_deploy_loses_her_role(w: &World) -> crate::common::sshd::Background {
-    let (alice, cert) = w.person("alice", 611);
-    let session = w.host.background(
+    let alice = w.person("alice", 611);
+    let session = w.session(
         "alice-deploy",
         "deploy",
         &alice,
-        &cert,
         "echo started; exec sleep 60",
     );
     session.wait_for_line(&w.host, "started");
@@ -583,11 +545,10 @@ fn offboarding_ends_what_a_person_left_running_in_a_shared_account_without_roste
     // its environment, then ends. The environment is the user's to change; the audit
     // session id (pam_loginuid) is not, and pam_roster records whose session it is.
     let w = World::new();
-    let (alice, cert) = w.person("alice", 612);
-    let login = w.host.ssh(
+    let alice = w.person("alice", 612);
+    let login = w.login(
         "deploy",
         &alice,
-        Some(&cert),
         // /proc is the host's: /proc/self/stat gives the host PID.
         "env -u ROSTER_USER setsid sh -c 'read -r p _ < /proc/self/stat; echo $p > left.pid; \
            exec sleep 300' </dev/null >/dev/null 2>&1 & \
@@ -807,12 +768,11 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
     };
     w.host
         .install(&snapshot(2, &w.host.ca, &people, &[OPS_TRUE_RULE]));
-    let (alice, cert) = w.person("alice", 1101);
+    let alice = w.person("alice", 1101);
     // What her first session leaves running, detached, tries sudo after the change.
-    let left = w.host.ssh(
+    let left = w.login(
         "alice",
         &alice,
-        Some(&cert),
         &format!(
             "setsid sh -c {} </dev/null >/dev/null 2>&1 & echo left",
             sh_quote(&after_go(
@@ -821,11 +781,10 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         ),
     );
     assert_session(&left, "left\n");
-    let session = w.host.background(
+    let session = w.session(
         "alice-session",
         "alice",
         &alice,
-        &cert,
         &format!(
             "sudo -n id -u; {}",
             after_go("id -Gn; sudo -n id -u; echo root=$?; sudo -n /usr/bin/true; echo true=$?")
@@ -873,17 +832,12 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         "{denied:#?}\n{context}"
     );
     // A new login has her groups as they are now: her rule, and no root.
-    let login = w.host.ssh(
+    let login = w.login(
         "alice",
         &alice,
-        Some(&cert),
         "id -Gn; sudo -n /usr/bin/true && echo true-ok; sudo -n id -u || echo no-root",
     );
-    assert_eq!(
-        (login.status, login.stdout.as_str()),
-        (0, "alice users ops\ntrue-ok\nno-root\n"),
-        "{login}"
-    );
+    assert_session(&login, "alice users ops\ntrue-ok\nno-root\n");
 }
 
 #[test]
@@ -1012,11 +966,10 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
         sh_quote(forker)
     ));
     assert_eq!(out.status, 0, "{out:#?}");
-    let (erin, cert) = w.person("erin", 1301);
-    let login = w.host.ssh(
+    let erin = w.person("erin", 1301);
+    let login = w.login(
         "erin",
         &erin,
-        Some(&cert),
         "setsid sh /run/forker.sh </dev/null >/dev/null 2>&1 & echo started",
     );
     assert_session(&login, "started\n");
@@ -1057,12 +1010,11 @@ fn sudo_and_su_inside_a_session_write_no_session_end() {
     // Only the session that opened a record may close it: sudo and su inside alice's
     // ssh session share its audit session id, and must not end it in the events.
     let w = World::new();
-    let (alice, cert) = w.person("alice", 1401);
+    let alice = w.person("alice", 1401);
     let mark = w.host.events_mark();
-    let login = w.host.ssh(
+    let login = w.login(
         "alice",
         &alice,
-        Some(&cert),
         "sudo -n true && sudo -n su -s /bin/sh -c true bob && sudo -n su -s /bin/sh -c true root \
          && echo done",
     );
@@ -1089,12 +1041,11 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
     // erin (user) ignores SIGHUP, so ending her session takes the grace period, and a
     // sync killed in it has installed the snapshot but not ended her session.
     let w = World::new();
-    let (erin, cert) = w.person("erin", 1501);
-    let session = w.host.background(
+    let erin = w.person("erin", 1501);
+    let session = w.session(
         "erin-session",
         "erin",
         &erin,
-        &cert,
         "trap '' HUP; echo started; while :; do sleep 1; done",
     );
     session.wait_for_line(&w.host, "started");
@@ -1188,8 +1139,8 @@ fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
         ["%web ALL=(root) NOPASSWD: /usr/bin/id -u"],
         "{file:#?}"
     );
-    let (wendy, cert) = w.person("wendy", 901);
-    let login = w.host.ssh("wendy", &wendy, Some(&cert), SETENV_PROBE);
+    let wendy = w.person("wendy", 901);
+    let login = w.login("wendy", &wendy, SETENV_PROBE);
     // Through Debian's sudo: the dropped rule's command is not wendy's to run, and the
     // plain rule passes no LD_PRELOAD.
     assert_eq!(
@@ -1228,7 +1179,7 @@ fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
         ],
         "{file:#?}"
     );
-    let login = w.host.ssh("wendy", &wendy, Some(&cert), SETENV_PROBE);
+    let login = w.login("wendy", &wendy, SETENV_PROBE);
     assert_eq!(
         (login.status, login.stdout.as_str(), login.stderr.as_str()),
         (
