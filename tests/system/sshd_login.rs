@@ -115,24 +115,44 @@ impl World {
         self.host.cert(key, cert)
     }
 
-    /// alice logs in (`id; pwd`) with her key, certified by the trusted CA as `cert` says.
-    fn alice_logs_in_with(&self, cert: &Cert) -> Login {
-        let path = self.cert(&self.alice, cert);
-        self.login("alice", &self.alice, &path)
+    /// `user` logs in (`id; pwd`) with `key`, certified by the trusted CA as `cert` says.
+    fn logs_in(&self, user: &str, key: &Key, cert: &Cert) -> Login {
+        let path = self.cert(key, cert);
+        self.login(user, key, &path)
     }
 
-    /// [`assert_gate_refused`] for alice's key certified as `cert` says.
+    /// alice logs in (`id; pwd`) with her key, certified by the trusted CA as `cert` says.
+    fn alice_logs_in_with(&self, cert: &Cert) -> Login {
+        self.logs_in("alice", &self.alice, cert)
+    }
+
+    /// How sshd describes `key` certified by the trusted CA as `cert` says.
+    fn described(&self, key: &Key, cert: &Cert) -> String {
+        cert_in_log(key, &cert.key_id, cert.serial, &self.host.ca)
+    }
+
+    /// alice's session ran as her snapshot identity in her home ([`ALICE_SESSION`]), and
+    /// sshd accepted her key certified by the trusted CA as `cert` says.
     #[track_caller]
-    fn assert_gate_refused_alice(&self, login: &Login, cert: &Cert, reason: &str) {
-        let described = cert_in_log(&self.alice, &cert.key_id, cert.serial, &self.host.ca);
-        assert_gate_refused(
-            login,
-            "alice",
-            &described,
-            &cert.key_id,
-            cert.serial,
-            reason,
-        );
+    fn assert_alice_in(&self, login: &Login, cert: &Cert) {
+        assert_session(login, ALICE_SESSION);
+        assert_accepted(login, "alice", &self.described(&self.alice, cert));
+    }
+
+    /// [`assert_gate_refused`] for `user`'s `key` certified as `cert` says.
+    #[track_caller]
+    fn assert_gate_refused(&self, login: &Login, user: &str, key: &Key, cert: &Cert, reason: &str) {
+        let described = self.described(key, cert);
+        assert_gate_refused(login, user, &described, &cert.key_id, cert.serial, reason);
+    }
+
+    /// alice logs in with her key certified as `cert` says, and the gate refuses it for
+    /// `reason` ([`assert_gate_refused`]). Returns the login.
+    #[track_caller]
+    fn assert_gate_refuses_alice(&self, cert: &Cert, reason: &str) -> Login {
+        let login = self.alice_logs_in_with(cert);
+        self.assert_gate_refused(&login, "alice", &self.alice, cert, reason);
+        login
     }
 
     /// `ssh USER@127.0.0.1 'id; pwd'` with `key` and `cert`.
@@ -267,14 +287,9 @@ fn good_certificate_logs_in_through_the_packaged_pam_stack() {
 
 fn good_certificate_logs_in(host: HostBuilder) {
     let w = World::with(host);
-    let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(101));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_session(&login, ALICE_SESSION);
-    assert_accepted(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice@laptop", 101, &w.host.ca),
-    );
+    let cert = Cert::new("alice@laptop", "alice").serial(101);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_alice_in(&login, &cert);
     let start = login.event("session_start");
     let end = login.event("session_end");
     for (event, e) in [("session_start", start), ("session_end", end)] {
@@ -372,9 +387,7 @@ fn expired_certificate_is_refused() {
     let cert = Cert::new("alice-old", "alice")
         .validity("20200101000000Z:20200101010000Z")
         .serial(7);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(
-        &login,
+    w.assert_gate_refuses_alice(
         &cert,
         "certificate refused: expired at 2020-01-01T01:00:00Z",
     );
@@ -386,9 +399,7 @@ fn not_yet_valid_certificate_is_refused() {
     let cert = Cert::new("alice-future", "alice")
         .validity("20990101000000Z:20990101010000Z")
         .serial(8);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(
-        &login,
+    w.assert_gate_refuses_alice(
         &cert,
         "certificate refused: not valid before 2099-01-01T00:00:00Z",
     );
@@ -401,9 +412,7 @@ fn certificate_living_longer_than_max_lifetime_is_refused() {
     let cert = Cert::new("alice-long", "alice")
         .validity("-1m:+17h")
         .serial(9);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(
-        &login,
+    w.assert_gate_refuses_alice(
         &cert,
         "certificate refused: lifetime 61260s is over this host's limit of 57600s",
     );
@@ -414,8 +423,7 @@ fn revoked_serial_is_refused() {
     let w = World::new();
     w.revoke(2, r#"{"serials":[13],"key_ids":[],"keys":[]}"#);
     let cert = Cert::new("alice-stolen", "alice").serial(13);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
+    w.assert_gate_refuses_alice(&cert, "certificate refused: revoked");
 }
 
 #[test]
@@ -426,8 +434,7 @@ fn revoked_key_id_is_refused() {
         r#"{"serials":[],"key_ids":["alice@lost-laptop"],"keys":[]}"#,
     );
     let cert = Cert::new("alice@lost-laptop", "alice").serial(14);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
+    w.assert_gate_refuses_alice(&cert, "certificate refused: revoked");
 }
 
 #[test]
@@ -441,16 +448,14 @@ fn revoked_key_is_refused_whatever_certificate_carries_it() {
         ),
     );
     let cert = Cert::new("alice-fresh", "alice").serial(15);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(&login, &cert, "certificate refused: revoked");
+    w.assert_gate_refuses_alice(&cert, "certificate refused: revoked");
 }
 
 #[test]
 fn certificate_for_another_person_is_refused() {
     let w = World::new();
     let cert = Cert::new("bob@laptop", "bob").serial(16);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(&login, &cert, "certificate does not name this account");
+    w.assert_gate_refuses_alice(&cert, "certificate does not name this account");
 }
 
 #[test]
@@ -458,9 +463,7 @@ fn certificate_without_principals_is_refused() {
     // Without -n, ssh-keygen certifies the key for every principal.
     let w = World::new();
     let cert = Cert::new("anyone", "").without_principals().serial(17);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(
-        &login,
+    w.assert_gate_refuses_alice(
         &cert,
         "certificate refused: no principals (valid for anyone)",
     );
@@ -536,9 +539,7 @@ fn unknown_critical_option_is_refused() {
     let cert = Cert::new("alice-critical", "alice")
         .option("critical:foo@example.com=bar")
         .serial(20);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(
-        &login,
+    w.assert_gate_refuses_alice(
         &cert,
         r#"certificate refused: unknown critical option \"foo@example.com\""#,
     );
@@ -628,48 +629,27 @@ fn certificate_bound_to_another_host_is_refused_when_binding_is_required() {
     let cert = Cert::new("alice-db", "alice")
         .option("extension:hosts@roster=db-07")
         .serial(22);
-    let login = w.alice_logs_in_with(&cert);
-    w.assert_gate_refused_alice(
-        &login,
-        &cert,
-        "certificate refused: bound to other hosts (db-07)",
-    );
+    w.assert_gate_refuses_alice(&cert, "certificate refused: bound to other hosts (db-07)");
 }
 
 #[test]
 fn certificate_bound_to_this_host_logs_in_when_binding_is_required() {
     let w = binding_required();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-web", "alice")
-            .option("extension:hosts@roster=web-01")
-            .serial(23),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_session(&login, ALICE_SESSION);
-    assert_accepted(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-web", 23, &w.host.ca),
-    );
+    let cert = Cert::new("alice-web", "alice")
+        .option("extension:hosts@roster=web-01")
+        .serial(23);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_alice_in(&login, &cert);
 }
 
 #[test]
 fn certificate_bound_to_a_label_of_this_host_logs_in_when_binding_is_required() {
     let w = binding_required();
-    let cert = w.cert(
-        &w.alice,
-        &Cert::new("alice-dc1", "alice")
-            .option("extension:hosts@roster=db-07,dc1")
-            .serial(24),
-    );
-    let login = w.login("alice", &w.alice, &cert);
-    assert_session(&login, ALICE_SESSION);
-    assert_accepted(
-        &login,
-        "alice",
-        &cert_in_log(&w.alice, "alice-dc1", 24, &w.host.ca),
-    );
+    let cert = Cert::new("alice-dc1", "alice")
+        .option("extension:hosts@roster=db-07,dc1")
+        .serial(24);
+    let login = w.alice_logs_in_with(&cert);
+    w.assert_alice_in(&login, &cert);
 }
 
 // --- Accounts ---
@@ -730,16 +710,9 @@ fn home_owned_by_another_account_is_refused_and_left_untouched() {
 fn disabled_user_is_refused() {
     let w = World::new();
     let dora = w.host.key("dora");
-    let cert = w.cert(&dora, &Cert::new("dora@laptop", "dora").serial(25));
-    let login = w.login("dora", &dora, &cert);
-    assert_gate_refused(
-        &login,
-        "dora",
-        &cert_in_log(&dora, "dora@laptop", 25, &w.host.ca),
-        "dora@laptop",
-        25,
-        "account is disabled",
-    );
+    let cert = Cert::new("dora@laptop", "dora").serial(25);
+    let login = w.logs_in("dora", &dora, &cert);
+    w.assert_gate_refused(&login, "dora", &dora, &cert, "account is disabled");
 }
 
 #[test]
@@ -771,14 +744,13 @@ fn user_removed_from_the_snapshot_is_refused() {
 fn user_with_role_none_is_refused() {
     let w = World::new();
     let nina = w.host.key("nina");
-    let cert = w.cert(&nina, &Cert::new("nina@laptop", "nina").serial(27));
-    let login = w.login("nina", &nina, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("nina@laptop", "nina").serial(27);
+    let login = w.logs_in("nina", &nina, &cert);
+    w.assert_gate_refused(
         &login,
         "nina",
-        &cert_in_log(&nina, "nina@laptop", 27, &w.host.ca),
-        "nina@laptop",
-        27,
+        &nina,
+        &cert,
         "account has no role on this host",
     );
 }
@@ -789,14 +761,9 @@ fn a_key_id_that_looks_like_an_option_is_only_data_to_the_gate() {
     // for the certificate chose it. `--help` and `--config FILE` are a key ID like any.
     let w = World::new();
     for (key_id, serial) in [("--help", 31), ("--config=/tmp/evil.toml", 32), ("-h", 33)] {
-        let cert = w.cert(&w.alice, &Cert::new(key_id, "alice").serial(serial));
-        let login = w.login("alice", &w.alice, &cert);
-        assert_session(&login, ALICE_SESSION);
-        assert_accepted(
-            &login,
-            "alice",
-            &cert_in_log(&w.alice, key_id, serial, &w.host.ca),
-        );
+        let cert = Cert::new(key_id, "alice").serial(serial);
+        let login = w.alice_logs_in_with(&cert);
+        w.assert_alice_in(&login, &cert);
         assert_eq!(login.event("session_start")["key_id"], key_id);
     }
     // And for a person the certificate does not name, the same refusal as ever.
@@ -851,14 +818,13 @@ fn a_replayed_snapshot_goes_stale_however_often_it_is_served() {
         )),
         "{status:#?}"
     );
-    let cert = w.cert(&w.alice, &Cert::new("alice@laptop", "alice").serial(28));
-    let login = w.login("alice", &w.alice, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("alice@laptop", "alice").serial(28);
+    let login = w.logs_in("alice", &w.alice, &cert);
+    w.assert_gate_refused(
         &login,
         "alice",
-        &cert_in_log(&w.alice, "alice@laptop", 28, &w.host.ca),
-        "alice@laptop",
-        28,
+        &w.alice,
+        &cert,
         &format!("snapshot is stale: issued {issued}, max_age is 1d"),
     );
 }
@@ -980,14 +946,13 @@ fn granted_person_enters_a_shared_account(host: HostBuilder) {
 #[test]
 fn person_not_granted_cannot_enter_a_shared_account() {
     let w = World::new();
-    let cert = w.cert(&w.bob, &Cert::new("bob@laptop", "bob").serial(30));
-    let login = w.login("deploy", &w.bob, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("bob@laptop", "bob").serial(30);
+    let login = w.logs_in("deploy", &w.bob, &cert);
+    w.assert_gate_refused(
         &login,
         "deploy",
-        &cert_in_log(&w.bob, "bob@laptop", 30, &w.host.ca),
-        "bob@laptop",
-        30,
+        &w.bob,
+        &cert,
         "no principal of the certificate is granted this shared account",
     );
 }
@@ -1034,14 +999,13 @@ fn local_account_created_after_the_sync_is_not_the_snapshots() {
          echo 'bob:x:1500:' >> /etc/group && echo 'bob:*:19000:0:99999:7:::' >> /etc/shadow",
     );
     assert_eq!(out.status, 0, "{out:#?}");
-    let cert = w.cert(&w.bob, &Cert::new("bob@laptop", "bob").serial(77));
-    let login = w.login("bob", &w.bob, &cert);
-    assert_gate_refused(
+    let cert = Cert::new("bob@laptop", "bob").serial(77);
+    let login = w.logs_in("bob", &w.bob, &cert);
+    w.assert_gate_refused(
         &login,
         "bob",
-        &cert_in_log(&w.bob, "bob@laptop", 77, &w.host.ca),
-        "bob@laptop",
-        77,
+        &w.bob,
+        &cert,
         "bob is a local account: the snapshot does not decide for it",
     );
 
