@@ -104,10 +104,28 @@ impl SourceHost {
         std::fs::read(input.with_extension("json.sig")).unwrap()
     }
 
+    /// Writes `json` as `name` in the sandbox and its signature by the pinned key beside
+    /// it (`name.sig`): a `file://` source. Returns the path.
+    pub fn write_signed(&self, name: &str, json: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, json).unwrap();
+        std::fs::write(format!("{}.sig", path.display()), self.sign(json)).unwrap();
+        path
+    }
+
     /// Serves `json` signed by the pinned key at `PREFIX/snapshot.json`; returns its URL.
     pub fn publish(&self, prefix: &str, json: &str) -> String {
         let sig = self.sign(json);
         self.serve(prefix, Route::ok(json), Route::ok(sig))
+    }
+
+    /// Another server on 127.0.0.1, presenting `identity`'s certificate, serving `json`
+    /// signed by the pinned key at `/snapshot.json`.
+    pub fn other_server(&self, identity: Identity, json: &str) -> Server {
+        let other = Server::start(identity);
+        other.route("/snapshot.json", Route::ok(json));
+        other.route("/snapshot.json.sig", Route::ok(self.sign(json)));
+        other
     }
 
     /// Serves these routes at `PREFIX/snapshot.json` and `.sig`; returns the URL.

@@ -21,7 +21,7 @@ use crate::common::source::{
     Attempt, Files, PROBE, SourceHost, assert_installed_files, files, quote, toml_str,
 };
 use crate::common::{
-    agent_setpriv, artifacts, group, json_str, snapshot_json_with, user, workspace_dir,
+    Output, agent_setpriv, artifacts, group, json_str, snapshot_json_with, user, workspace_dir,
 };
 
 /// Far enough in the future for every snapshot that is meant to be valid.
@@ -662,10 +662,7 @@ fn truncated_body_is_refused() {
 #[test]
 fn certificate_for_another_name_is_refused() {
     let host = host();
-    let other = Server::start(Identity::OtherName);
-    let json = snapshot(2);
-    other.route("/snapshot.json", Route::ok(json.clone()));
-    other.route("/snapshot.json.sig", Route::ok(host.sign(&json)));
+    let other = host.other_server(Identity::OtherName, &snapshot(2));
     let url = other.url("/snapshot.json");
     let a = host.attempt(&host.config("other-name", &url, &[]));
     assert_refused(
@@ -684,10 +681,7 @@ fn certificate_for_another_name_is_refused() {
 #[test]
 fn certificate_from_an_unknown_ca_is_refused() {
     let host = host();
-    let other = Server::start(Identity::UnknownCa);
-    let json = snapshot(2);
-    other.route("/snapshot.json", Route::ok(json.clone()));
-    other.route("/snapshot.json.sig", Route::ok(host.sign(&json)));
+    let other = host.other_server(Identity::UnknownCa, &snapshot(2));
     let url = other.url("/snapshot.json");
     let a = host.attempt(&host.config("unknown-ca", &url, &[]));
     assert_refused(
@@ -704,9 +698,7 @@ fn certificate_from_an_unknown_ca_is_refused() {
 #[test]
 fn redirect_to_another_host_is_refused() {
     let host = host();
-    let other = Server::start(Identity::Loopback);
-    other.route("/snapshot.json", Route::ok(snapshot(2)));
-    other.route("/snapshot.json.sig", Route::ok(host.sign(&snapshot(2))));
+    let other = host.other_server(Identity::Loopback, &snapshot(2));
     let port = host.server.port();
     // Another name for the same server, another port on the same address, plain http,
     // and a scheme-relative reference to another name.
@@ -1206,13 +1198,13 @@ fn bearer_token_is_sent_with_both_requests() {
 
 // --- The agent ---
 
-/// A script that starts `roster agent` with `config` (and only the unit's capabilities)
-/// in the background as `$pid`, its stderr in a log, defines `wait_for TEXT` (up to 10 s
-/// for TEXT in the log), runs `steps`, stops the agent with SIGTERM and prints its exit
-/// status, then the log.
-fn agent_script(host: &SourceHost, config: &Path, steps: &str) -> String {
+/// Runs a script in the sandbox that starts `roster agent` with `config` (and only the
+/// unit's capabilities) in the background as `$pid`, its stderr in a log, defines
+/// `wait_for TEXT` (up to 10 s for TEXT in the log), runs `steps`, stops the agent with
+/// SIGTERM and prints its exit status, then the log.
+fn run_agent(host: &SourceHost, config: &Path, steps: &str) -> Output {
     let log = quote(&host.path("agent.log"));
-    format!(
+    host.sandbox.run(&format!(
         "{setpriv} {roster} --config {config} agent 2>{log} & pid=$!\n\
          wait_for() {{\n\
            i=0\n\
@@ -1227,7 +1219,7 @@ fn agent_script(host: &SourceHost, config: &Path, steps: &str) -> String {
         setpriv = agent_setpriv(),
         roster = quote(&artifacts().roster),
         config = quote(config),
-    )
+    ))
 }
 
 #[test]
@@ -1236,12 +1228,8 @@ fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
     // so serial 2 arriving within seconds is the SIGHUP's doing. The agent has only the
     // capabilities the shipped unit leaves it.
     let host = host();
-    let (source, next) = (host.path("source.json"), host.path("next.json"));
-    for (path, serial) in [(&source, 1), (&next, 2)] {
-        let json = snapshot(serial);
-        std::fs::write(path, &json).unwrap();
-        std::fs::write(format!("{}.sig", path.display()), host.sign(&json)).unwrap();
-    }
+    let source = host.write_signed("source.json", &snapshot(1));
+    let next = host.write_signed("next.json", &snapshot(2));
     let url = format!("file://{}", source.display());
     let config = host.config("agent", &url, &[]);
     let steps = format!(
@@ -1252,8 +1240,7 @@ fn agent_syncs_at_start_then_at_once_on_sighup_and_stops_on_sigterm() {
         next = quote(&next),
         source = quote(&source),
     );
-    let script = agent_script(&host, &config, &steps);
-    let out = host.sandbox.run(&script);
+    let out = run_agent(&host, &config, &steps);
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (
@@ -1278,10 +1265,7 @@ fn agent_installed_unconfigured_waits_for_its_configuration() {
     // starts the agent: it must wait (not exit, which systemd would restart in a loop),
     // and start syncing on the SIGHUP of `systemctl reload roster` once configured.
     let host = host();
-    let source = host.path("source.json");
-    let json = snapshot(1);
-    std::fs::write(&source, &json).unwrap();
-    std::fs::write(format!("{}.sig", source.display()), host.sign(&json)).unwrap();
+    let source = host.write_signed("source.json", &snapshot(1));
     let url = format!("file://{}", source.display());
     let configured = host.config("configured", &url, &[]);
     let config = host.path("roster.toml");
@@ -1294,8 +1278,7 @@ fn agent_installed_unconfigured_waits_for_its_configuration() {
         config = quote(&config),
         configured = quote(&configured),
     );
-    let script = agent_script(&host, &config, &steps);
-    let out = host.sandbox.run(&script);
+    let out = run_agent(&host, &config, &steps);
     assert_eq!(
         (out.status, out.stdout.as_str()),
         (
