@@ -1115,6 +1115,11 @@ impl Background {
         fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
     }
 
+    /// What the session printed so far, both streams, for a failure message.
+    pub fn transcript(&self) -> String {
+        format!("stdout:\n{}\nstderr:\n{}", self.stdout(), self.stderr())
+    }
+
     /// Whether ssh has exited.
     pub fn done(&self) -> bool {
         self.dir.join("done").exists()

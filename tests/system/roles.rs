@@ -160,6 +160,16 @@ impl World {
         assert_eq!(out.status, 0, "{out:#?}");
     }
 
+    /// Publishes serial 2, where erin is disabled: the next sync offboards her.
+    fn publish_erin_disabled(&self) {
+        let people = People {
+            erin_state: "disabled",
+            ..People::default()
+        };
+        self.host
+            .publish(&snapshot(2, &self.host.ca, &people, &[WEB_ID_RULE]));
+    }
+
     /// Publishes serial 2, where alice has no role: the next sync offboards her.
     fn publish_alice_without_role(&self) {
         let people = People {
@@ -169,6 +179,14 @@ impl World {
         self.host
             .publish(&snapshot(2, &self.host.ca, &people, &[WEB_ID_RULE]));
     }
+}
+
+/// What `roster status` prints from its `dropped:` line on.
+fn dropped_lines(status: &str) -> Vec<&str> {
+    status
+        .lines()
+        .skip_while(|l| !l.starts_with("dropped:"))
+        .collect()
 }
 
 fn epoch_nanos() -> u128 {
@@ -316,11 +334,7 @@ fn admin_role_removed_while_the_session_is_open_refuses_the_next_sudo() {
     let out = w.host.run("touch /run/roster-test-go");
     assert_eq!(out.status, 0, "{out:#?}");
     let (rc, _) = session.wait(&w.host, Duration::from_secs(30));
-    let context = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        session.stdout(),
-        session.stderr()
-    );
+    let context = session.transcript();
     assert_eq!(
         (rc, session.stdout().as_str(), session.stderr().as_str()),
         (0, "first\nrefused\n", SUDO_REFUSED_BY_ROSTER),
@@ -344,12 +358,7 @@ fn disabled_users_running_session_ends_within_the_grace_period() {
     let session = w.session("erin-session", "erin", &erin, "echo started; exec sleep 60");
     session.wait_for_line(&w.host, "started");
     let mark = w.host.events_mark();
-    let people = People {
-        erin_state: "disabled",
-        ..People::default()
-    };
-    w.host
-        .publish(&snapshot(2, &w.host.ca, &people, &[WEB_ID_RULE]));
+    w.publish_erin_disabled();
     let started = epoch_nanos();
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "roster sync failed:\n{sync:#?}");
@@ -432,11 +441,7 @@ fn sudoers_injection_is_dropped_and_the_valid_rules_still_apply() {
     ));
     let status = w.host.run("roster --config /etc/roster/roster.toml status");
     assert_eq!(status.status, 0, "{status:#?}");
-    let dropped: Vec<&str> = status
-        .stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("dropped:"))
-        .collect();
+    let dropped = dropped_lines(&status.stdout);
     assert_eq!(
         dropped,
         [
@@ -801,11 +806,7 @@ fn a_demoted_admin_gets_no_root_in_her_open_session_even_with_a_sudo_rule() {
         .install(&snapshot(3, &w.host.ca, &demoted, &[OPS_TRUE_RULE]));
     assert_eq!(w.host.run("touch /run/roster-test-go").status, 0);
     let (rc, _) = session.wait(&w.host, Duration::from_secs(30));
-    let context = format!(
-        "stdout:\n{}\nstderr:\n{}",
-        session.stdout(),
-        session.stderr()
-    );
+    let context = session.transcript();
     assert_eq!(
         (rc, session.stdout().as_str()),
         (
@@ -977,12 +978,7 @@ fn offboarding_a_person_whose_shell_forks_while_it_is_killed_leaves_nothing_runn
     let before = live_processes_of(10006);
     assert!(before.len() > 10, "the loop is not forking: {before:?}");
     let mark = w.host.events_mark();
-    let people = People {
-        erin_state: "disabled",
-        ..People::default()
-    };
-    w.host
-        .publish(&snapshot(2, &w.host.ca, &people, &[WEB_ID_RULE]));
+    w.publish_erin_disabled();
     let sync = w.host.sync();
     assert_eq!(sync.status, 0, "{sync:#?}");
     let left = live_processes_of(10006);
@@ -1049,12 +1045,7 @@ fn an_offboarding_survives_a_failure_at_each_step_after_the_install() {
         "trap '' HUP; echo started; while :; do sleep 1; done",
     );
     session.wait_for_line(&w.host, "started");
-    let disabled = People {
-        erin_state: "disabled",
-        ..People::default()
-    };
-    w.host
-        .publish(&snapshot(2, &w.host.ca, &disabled, &[WEB_ID_RULE]));
+    w.publish_erin_disabled();
     // 1. The sync is killed (kill -9) after installing, during the grace period.
     let killed = w.host.run(&format!(
         "{} roster --config /etc/roster/roster.toml sync >/run/sync.out 2>&1 & pid=$!; \
@@ -1117,11 +1108,7 @@ fn setenv_rule_is_dropped_unless_marked_root_equivalent() {
         &[WEB_ID_RULE, WEB_SETENV_RULE],
     ));
     let status = w.host.run("roster --config /etc/roster/roster.toml status");
-    let dropped: Vec<&str> = status
-        .stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("dropped:"))
-        .collect();
+    let dropped = dropped_lines(&status.stdout);
     assert_eq!(
         dropped,
         [

@@ -185,10 +185,10 @@ const CAROL_SESSION: &str =
 
 // --- Assertions ---
 
-/// sshd logged `Accepted publickey for USER from 127.0.0.1 port N <cert>`.
+/// sshd logged `VERDICT publickey for USER from 127.0.0.1 port N <cert>`.
 #[track_caller]
-fn assert_accepted(login: &Login, user: &str, cert: &str) {
-    let prefix = format!("Accepted publickey for {user} from 127.0.0.1 port ");
+fn assert_logged_about(login: &Login, verdict: &str, user: &str, cert: &str) {
+    let prefix = format!("{verdict} publickey for {user} from 127.0.0.1 port ");
     assert!(
         login
             .sshd_log
@@ -196,6 +196,12 @@ fn assert_accepted(login: &Login, user: &str, cert: &str) {
             .any(|l| l.starts_with(&prefix) && l.ends_with(cert)),
         "sshd logged no {prefix:?}… line ending {cert:?}:\n{login}"
     );
+}
+
+/// sshd logged `Accepted publickey for USER from 127.0.0.1 port N <cert>`.
+#[track_caller]
+fn assert_accepted(login: &Login, user: &str, cert: &str) {
+    assert_logged_about(login, "Accepted", user, cert);
 }
 
 /// Authentication failed: ssh says "Permission denied", no command ran, sshd logged
@@ -211,14 +217,7 @@ fn assert_refused(login: &Login, user: &str, cert: &str) {
         "the login should have been refused:\n{login}"
     );
     login.assert_not_logged("Accepted publickey");
-    let prefix = format!("Failed publickey for {user} from 127.0.0.1 port ");
-    assert!(
-        login
-            .sshd_log
-            .lines()
-            .any(|l| l.starts_with(&prefix) && l.ends_with(cert)),
-        "sshd logged no {prefix:?}… line ending {cert:?}:\n{login}"
-    );
+    assert_logged_about(login, "Failed", user, cert);
     assert!(
         login.events_of("session_start").is_empty(),
         "a refused login started a session:\n{login}"
@@ -331,30 +330,24 @@ fn good_certificate_logs_in(host: HostBuilder) {
     );
     let session = start["session"].as_str().unwrap_or_default();
     assert_eq!(rows.len(), 3, "{table:#?}");
+    // EVENT, then ACCOUNT PERSON FROM KEY_ID SERIAL SESSION, the same in both rows.
+    let row = [
+        "alice",
+        "alice",
+        "127.0.0.1",
+        "alice@laptop",
+        "101",
+        session,
+    ];
     assert_eq!(
-        rows[1][1..],
-        [
-            "session_start",
-            "alice",
-            "alice",
-            "127.0.0.1",
-            "alice@laptop",
-            "101",
-            session
-        ],
+        (rows[1][1], &rows[1][2..]),
+        ("session_start", &row[..]),
         "{table:#?}"
     );
     assert_eq!(
-        rows[2][1..8],
-        [
-            "session_end",
-            "alice",
-            "alice",
-            "127.0.0.1",
-            "alice@laptop",
-            "101",
-            session
-        ]
+        (rows[2][1], &rows[2][2..8]),
+        ("session_end", &row[..]),
+        "{table:#?}"
     );
     assert_eq!(rows[2][8], "after", "{table:#?}");
     let future = w.host.run("roster events --user bob");
