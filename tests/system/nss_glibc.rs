@@ -41,6 +41,11 @@ fn assert_getent(sandbox: &Sandbox, args: &str, expected: &[&str]) {
     assert_prints(sandbox.getent(args), &lines(expected));
 }
 
+/// What enumerating `table` prints: the local fixture's lines, then `snapshot`'s.
+fn local_then(table: &str, snapshot: &[&str]) -> String {
+    read_fixture(table) + &lines(snapshot)
+}
+
 /// `getent ARGS` finds nothing: exit status 2 and no output.
 #[track_caller]
 fn assert_not_found(sandbox: &Sandbox, args: &str) {
@@ -123,13 +128,13 @@ fn unknown_names_and_ids_are_not_found() {
 
 #[test]
 fn user_enumeration_lists_local_users_then_snapshot_users_in_order() {
-    let expected = read_fixture("passwd") + &lines(&[ALICE, BOB, DAVE]);
+    let expected = local_then("passwd", &[ALICE, BOB, DAVE]);
     assert_prints(basic().getent("passwd"), &expected);
 }
 
 #[test]
 fn group_enumeration_lists_local_groups_then_snapshot_groups_in_order() {
-    let expected = read_fixture("group") + &lines(&SNAPSHOT_GROUPS);
+    let expected = local_then("group", &SNAPSHOT_GROUPS);
     assert_prints(basic().getent("group"), &expected);
 }
 
@@ -205,13 +210,10 @@ fn snapshot_cannot_add_root_or_uid_0() {
     assert_getent(&sandbox, "group root", &["root:x:0:"]);
     assert_getent(&sandbox, "group 0", &["root:x:0:"]);
     assert_not_found(&sandbox, "group wheel0");
-    assert_prints(
-        sandbox.getent("passwd"),
-        &(read_fixture("passwd") + &lines(&[ALICE])),
-    );
+    assert_prints(sandbox.getent("passwd"), &local_then("passwd", &[ALICE]));
     assert_prints(
         sandbox.getent("group"),
-        &(read_fixture("group") + &lines(&["alice:*:10001:"])),
+        &local_then("group", &["alice:*:10001:"]),
     );
 }
 
@@ -249,13 +251,10 @@ fn snapshot_entries_with_reserved_ids_are_dropped() {
     assert_getent(&sandbox, "passwd 65534", &[nobody]);
     assert_not_found(&sandbox, "passwd u65534");
     assert_not_found(&sandbox, "passwd 4294967295");
-    assert_prints(
-        sandbox.getent("passwd"),
-        &(read_fixture("passwd") + &lines(&[ALICE])),
-    );
+    assert_prints(sandbox.getent("passwd"), &local_then("passwd", &[ALICE]));
     assert_prints(
         sandbox.getent("group"),
-        &(read_fixture("group") + &lines(&["alice:*:10001:"])),
+        &local_then("group", &["alice:*:10001:"]),
     );
     assert_prints(
         sandbox.run("exec id alice"),
