@@ -9,15 +9,21 @@
 //!     .sudo()                        // debian/sudoers.d/roster installed, checked by visudo
 //!     .snapshot(|ca| snapshot(1, ca)) // published signed, installed by `roster sync`
 //!     .build();
-//! let (key, cert) = host.person("alice", 101); // a key and a certificate from host.ca
-//! let login = host.ssh("alice", &key, Some(&cert), "id");
+//! let alice = host.person("alice", 101);    // a key and a certificate from host.ca
+//! let mark = host.events_mark();
+//! let login = host.login("alice", &alice, "id"); // ssh; also host.session(..) in the background
+//! assert_session(&login, "uid=…\n");
+//! assert_eq!(login.event("session_start")["person"], "alice");
+//! let later = host.events_since(mark).of_kind("offboarded"); // common::events::Events
 //! ```
 //!
 //! [`Host`] is an [`SshHost`] (it derefs to one: `run`, `sync`, `install`, `publish`,
 //! `ssh`, `observe`, `background`, the events and syslog readers) plus the user CA that
 //! the snapshot trusts. The namespace, sshd, its keys and configuration, the `file://`
 //! source and the agent configuration are set up by [`SshHost::start`]; the snapshot
-//! sandbox of the NSS-only tests is [`super::Sandbox`].
+//! sandbox of the NSS-only tests is [`super::Sandbox`]. A host with an HTTPS source, for
+//! the `roster sync` tests, is its sibling [`super::source::SourceHost`], built from the
+//! same [`super::Sandbox`] and [`Key`]s.
 
 use std::ops::Deref;
 use std::path::PathBuf;

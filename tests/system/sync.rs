@@ -1,9 +1,10 @@
 //! `roster sync` against a loopback HTTPS source: what the operator sees when the source
 //! misbehaves, and what the host keeps serving meanwhile.
 //!
-//! Each test starts its own scripted HTTPS server (`tests/support/https.rs`, certificates
-//! from a private CA made at start-up), makes its signing keys with `ssh-keygen`, and runs
-//! `roster sync` inside the harness's private mount namespace (`tests/common`) with
+//! Each test builds a `common::source::SourceHost`: its own scripted HTTPS server
+//! (`tests/support/https.rs`, certificates from a private CA made at start-up), signing
+//! keys from `ssh-keygen`, and `roster sync` run inside the harness's private mount
+//! namespace (`tests/common`) with
 //! `state_dir = /var/lib/roster`, where the NSS module reads the snapshot. A refusal case
 //! first installs a good serial 1, then checks the exit status, the one-line reason on
 //! stderr, that nothing was installed (same snapshot and user_ca_keys inode, size, mtime
