@@ -33,7 +33,7 @@ impl Events {
     /// that is not).
     pub fn read_since(path: &Path, mark: Mark) -> Events {
         let bytes = fs::read(path).unwrap_or_default();
-        let text = String::from_utf8_lossy(&bytes[(mark.0 as usize).min(bytes.len())..]);
+        let text = String::from_utf8_lossy(&bytes[mark.0 as usize..]);
         Events(
             text.lines()
                 .map(|l| {

@@ -77,30 +77,28 @@ impl SourceHost {
         self.roster_sign(&self.signer, json)
     }
 
+    /// Signs `json` with `roster snapshot sign` and `key`; returns the `.sig`.
     pub fn roster_sign(&self, key: &Key, json: &str) -> Vec<u8> {
-        let input = self.unique("signed").with_extension("json");
-        std::fs::write(&input, json).unwrap();
-        let out = Command::new(&artifacts().roster)
-            .args(["snapshot", "sign", "--key"])
-            .arg(&key.private)
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "roster snapshot sign: {out:?}");
-        std::fs::read(input.with_extension("json.sig")).unwrap()
+        let mut sign = Command::new(&artifacts().roster);
+        sign.args(["snapshot", "sign", "--key"]).arg(&key.private);
+        self.signature(sign, "signed", json)
     }
 
     /// Signs with stock `ssh-keygen -Y sign -n NAMESPACE`.
     pub fn keygen_sign(&self, key: &Key, namespace: &str, json: &str) -> Vec<u8> {
-        let input = self.unique("keygen").with_extension("json");
+        let mut sign = Command::new("ssh-keygen");
+        sign.args(["-Y", "sign", "-n", namespace, "-f"])
+            .arg(&key.private);
+        self.signature(sign, "keygen", json)
+    }
+
+    /// Runs `sign FILE` on `json` written to a new file; panics unless it succeeds.
+    /// Returns `FILE.sig`, which both signers write.
+    fn signature(&self, mut sign: Command, stem: &str, json: &str) -> Vec<u8> {
+        let input = self.unique(stem).with_extension("json");
         std::fs::write(&input, json).unwrap();
-        let out = Command::new("ssh-keygen")
-            .args(["-Y", "sign", "-n", namespace, "-f"])
-            .arg(&key.private)
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ssh-keygen -Y sign: {out:?}");
+        let out = sign.arg(&input).output().unwrap();
+        assert!(out.status.success(), "{sign:?}: {out:?}");
         std::fs::read(input.with_extension("json.sig")).unwrap()
     }
 
