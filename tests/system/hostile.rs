@@ -233,7 +233,7 @@ fn nesting_a_million_deep_is_skipped_or_dropped_and_broken_documents_are_refused
         "{out}"
     );
     assert!(
-        out.contains("dropped user \"deep\" (users[1]): malformed entry: missing field `uid`"),
+        out.contains("dropped user \"deep\" (users[1]): malformed entry: missing field `gid`"),
         "{out}"
     );
     assert!(
