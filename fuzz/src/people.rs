@@ -5,8 +5,8 @@
 //! entries the host's policy refuses, but never the whole snapshot, a home
 //! or an unmarked root-equivalent sudo rule), and building is deterministic.
 
-use roster::tools::people::{Ledger, build, parse};
 use roster::snapshot::{Reason, validate};
+use roster::tools::people::{Ledger, build, parse};
 
 use crate::{NOW, local_tables, policies};
 

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use roster::host::compiled::{GroupEntry, SudoRuleEntry, UserEntry, View, compile};
 use roster::local::LocalTables;
 use roster::snapshot::{
-    AccountKind, Policy, Role, Snapshot, AccountState, root_equivalence, valid_name, validate,
+    AccountKind, AccountState, Policy, Role, Snapshot, root_equivalence, valid_name, validate,
 };
 
 use crate::{COMPILED_AT, NOW, host_policy, local_tables, policies};
@@ -117,11 +117,15 @@ fn check_kept(s: &Snapshot, policy: &Policy, local: &LocalTables) {
     {
         for m in &g.members {
             let u = s.users.iter().find(|u| &u.name == m).unwrap();
-            assert!(u.role == Role::Admin && u.state == AccountState::Active, "{m:?}");
+            assert!(
+                u.role == Role::Admin && u.state == AccountState::Active,
+                "{m:?}"
+            );
         }
     }
 
-    let kind: HashMap<&str, AccountKind> = s.users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
+    let kind: HashMap<&str, AccountKind> =
+        s.users.iter().map(|u| (u.name.as_str(), u.kind)).collect();
     let mut accounts = HashSet::new();
     for g in &s.grants {
         assert_eq!(kind.get(g.account.as_str()), Some(&AccountKind::Shared));
