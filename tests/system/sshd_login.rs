@@ -430,6 +430,24 @@ fn revoked_key_id_is_refused() {
     w.assert_gate_refuses_alice(&cert, "certificate refused: revoked");
 }
 
+/// The key IDs `roster ca sign` writes carry the signing time, colons and all:
+/// revoking one must refuse it (validation once dropped such an entry as a bad field,
+/// so no certificate roster issued could be revoked by key ID).
+#[test]
+fn revoked_key_id_as_roster_ca_writes_it_is_refused() {
+    let w = World::new();
+    let key_id = "alice@2026-11-25T10:00:00Z#5e1f00d2";
+    w.revoke(
+        2,
+        &format!(
+            r#"{{"serials":[],"key_ids":[{}],"keys":[]}}"#,
+            json_str(key_id)
+        ),
+    );
+    let cert = Cert::new(key_id, "alice").serial(15);
+    w.assert_gate_refuses_alice(&cert, "certificate refused: revoked");
+}
+
 #[test]
 fn revoked_key_is_refused_whatever_certificate_carries_it() {
     let w = World::new();
