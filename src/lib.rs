@@ -31,6 +31,9 @@ pub mod snapshot;
 pub mod time;
 pub mod tools;
 
+#[cfg(feature = "scim")]
+pub mod scim;
+
 #[cfg(feature = "agent")]
 pub mod cli;
 
