@@ -5,6 +5,7 @@
 //! invalid entry with a [`Reason`] and keeps the rest: one bad entry must never
 //! freeze deprovisioning for everybody else.
 
+pub mod compose;
 pub mod schema;
 pub mod signature;
 mod sudo;
@@ -12,7 +13,7 @@ mod validate;
 
 pub use schema::{AccountKind, AccountState, Role};
 pub use sudo::{RootEquivalence, root_equivalence};
-pub use validate::{AdminGroup, Limits, Policy, valid_name, validate};
+pub use validate::{AdminGroup, Limits, Policy, check_id, valid_name, validate};
 
 use std::fmt;
 

@@ -773,7 +773,7 @@ fn unique_id(counts: &HashMap<i64, usize>, field: &'static str, id: i64) -> Resu
 
 /// The uid/gid rules: never root, never a reserved or systemd-dynamic id,
 /// never below the configured minimum, never above 2^31-1.
-fn check_id(field: &'static str, id: i64, min: u32) -> Result<u32, Reason> {
+pub fn check_id(field: &'static str, id: i64, min: u32) -> Result<u32, Reason> {
     let problem = match id {
         0 => Some(IdProblem::Root),
         65_534 | 65_535 | 4_294_967_295 => Some(IdProblem::Reserved),

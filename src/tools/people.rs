@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use crate::snapshot::compose;
 use crate::snapshot::schema::{self, Document};
 use crate::snapshot::{AccountKind, AccountState, Role, root_equivalence, valid_name};
 use crate::time::{UnixTime, format_rfc3339, parse_duration};
@@ -221,11 +222,7 @@ pub fn build(
     let valid_for = parse_duration(&s.valid_for)
         .filter(|d| *d > 0)
         .ok_or_else(|| BuildError::ValidFor(s.valid_for.clone()))?;
-    // Hosts read valid_until as RFC 3339, whose years end at 9999.
-    let valid_until = UnixTime::try_from(valid_for)
-        .ok()
-        .and_then(|d| now.checked_add(d))
-        .filter(|t| *t < 253_402_300_800) // 10000-01-01T00:00:00Z
+    let valid_until = compose::valid_until(now, valid_for)
         .ok_or_else(|| BuildError::ValidForTooLong(s.valid_for.clone()))?;
     // Hosts read revoked as lists; any other shape refuses the whole snapshot.
     let revoked = match &people.revoked {
@@ -270,30 +267,8 @@ pub fn build(
     let persons: BTreeSet<&str> = people.person.iter().map(|p| p.name.as_str()).collect();
     // Each account's home is `home/name`, and names are unique: no two
     // accounts can share a home (hosts would drop the later one).
-
-    let mut users = Vec::new();
-    let mut groups = Vec::new();
-    // Named groups, in order of first mention, with their members.
-    let mut named: Vec<(String, Vec<String>)> = Vec::new();
+    let mut composing = Vec::new();
     for (a, kind, role, state) in accounts {
-        let id = ledger.id(format!("user:{}", a.name))?;
-        users.push(schema::User {
-            gecos: a.full_name.clone().into(),
-            gid: id.into(),
-            home: format!("{}/{}", s.home.trim_end_matches('/'), a.name).into(),
-            kind,
-            name: a.name.clone().into(),
-            role,
-            shell: s.shell.clone().into(),
-            state,
-            uid: id.into(),
-        });
-        // Each account's private group carries its own id as gid.
-        groups.push(schema::Group {
-            gid: id.into(),
-            members: Vec::new(),
-            name: a.name.clone().into(),
-        });
         for g in &a.groups {
             valid_name(g).map_err(|_| BuildError::BadGroupName {
                 account: a.name.clone(),
@@ -302,33 +277,29 @@ pub fn build(
             if seen.contains(g.as_str()) {
                 return Err(BuildError::GroupNamedLikeAccount(g.clone()));
             }
-            match named.iter_mut().find(|(n, _)| n == g) {
-                Some((_, members)) => members.push(a.name.clone()),
-                None => named.push((g.clone(), vec![a.name.clone()])),
-            }
         }
-    }
-    for (name, members) in named {
-        let gid = ledger.id(format!("group:{name}"))?;
-        groups.push(schema::Group {
-            gid: gid.into(),
-            members: members.into_iter().map(Into::into).collect(),
-            name: name.into(),
-        });
-    }
-    let mut grants = Vec::new();
-    for a in &people.shared {
         if let Some(p) = a.persons.iter().find(|p| !persons.contains(p.as_str())) {
             return Err(BuildError::NotAPerson {
                 account: a.name.clone(),
                 person: p.clone(),
             });
         }
-        grants.push(schema::Grant {
-            account: a.name.clone(),
-            persons: a.persons.clone(),
+        composing.push(compose::Account {
+            name: &a.name,
+            gecos: &a.full_name,
+            kind,
+            role,
+            state,
+            id: ledger.id(format!("user:{}", a.name))?,
+            groups: a.groups.iter().map(String::as_str).collect(),
+            persons: a.persons.iter().map(String::as_str).collect(),
         });
     }
+    let layout = compose::Layout {
+        home: &s.home,
+        shell: &s.shell,
+    };
+    let composed = compose::compose(&composing, layout, |g| ledger.id(format!("group:{g}")))?;
     // Hosts refuse any serial below the highest they have seen: a ledger at
     // the top has nowhere to go (fuzz/'s `people` target found the overflow).
     ledger.serial = ledger
@@ -337,15 +308,15 @@ pub fn build(
         .ok_or(BuildError::SerialAtMaximum)?;
     Ok(Document {
         format: crate::snapshot::FORMAT.into(),
-        grants,
-        groups,
+        grants: composed.grants,
+        groups: composed.groups,
         issued_at: format_rfc3339(now),
         revoked,
         serial: ledger.serial,
         sudo: people.sudo.clone(),
         user_cas: user_cas.to_vec(),
-        users,
-        valid_until: format_rfc3339(valid_until),
+        users: composed.users,
+        valid_until,
     })
 }
 

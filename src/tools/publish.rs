@@ -98,7 +98,7 @@ fn pretty(value: &impl serde::Serialize) -> Vec<u8> {
     json
 }
 
-fn private_key(path: &Path) -> Result<ssh_key::PrivateKey, Error> {
+pub fn private_key(path: &Path) -> Result<ssh_key::PrivateKey, Error> {
     ssh_key::PrivateKey::from_openssh(read(path)?).map_err(|error| Error::Key {
         path: path.to_owned(),
         error,
