@@ -157,7 +157,7 @@ def main(argv):
     # check_server stops after discovery when the server cannot be described;
     # then no resource check ran, which is a failure even if no check said ERROR.
     ran_resources = any(r.resource_type for r in results)
-    wanted_resources = not args.include_tags or not args.include_tags <= {
+    wanted_resources = not args.include_tags or not set(args.include_tags) <= {
         "discovery", "service-provider-config", "resource-types", "schemas", "misc"
     }
     # The closing line has the plain "N passed, N failed, N skipped" form.
