@@ -75,7 +75,9 @@ def parse_args(argv):
     p.add_argument("--include-tag", action="append", dest="include_tags",
                    help="run only checks with this tag (discovery, crud, crud:create, patch:add, misc, ...)")
     p.add_argument("--exclude-tag", action="append", dest="exclude_tags",
-                   help="skip checks with this tag")
+                   help="skip checks with this tag. In scim2-tester 0.5.2 any exclusion also "
+                        "skips the discovery fetches (tagged '*', which every filter matches), "
+                        "so no resource check runs: use --include-tag instead")
     p.add_argument("--json", metavar="FILE", help="also write every result to FILE as JSON")
     p.add_argument("--insecure", action="store_true", help="do not verify the server's TLS certificate")
     p.add_argument("--stock-usernames", action="store_true",
@@ -168,7 +170,8 @@ def main(argv):
         return 1
     if wanted_resources and not ran_resources:
         print("scim-conformance: no resource check ran: the server's "
-              "/ServiceProviderConfig, /ResourceTypes or /Schemas could not be used", file=sys.stderr)
+              "/ServiceProviderConfig, /ResourceTypes or /Schemas could not be used"
+              + (" (or --exclude-tag skipped fetching them)" if args.exclude_tags else ""), file=sys.stderr)
         return 2
     return 0
 
