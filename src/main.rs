@@ -86,6 +86,7 @@ fn execute(command: Command) -> Result<u8, Error> {
         Command::SnapshotSign { key, input } => {
             println!("wrote {}", publish::sign(&key, &input)?.display());
         }
+        Command::Scim(args) => return Err(Error::Scim(exec_scim(args))),
         Command::Demo { work_dir } => {
             return match work_dir {
                 None => demo::run(),
@@ -100,6 +101,17 @@ fn execute(command: Command) -> Result<u8, Error> {
 fn load_config(path: Option<&Path>) -> Result<Config, ConfigError> {
     let path = path.map_or_else(|| PathBuf::from(paths::CONFIG), Path::to_owned);
     Config::load(&path, &hostname())
+}
+
+/// Replaces this process with roster-scim, found beside this binary (both
+/// are in /usr/sbin when packaged); returns only if that failed.
+fn exec_scim(args: Vec<std::ffi::OsString>) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let program = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("roster-scim")))
+        .unwrap_or_else(|| PathBuf::from("roster-scim"));
+    std::process::Command::new(program).args(args).exec()
 }
 
 fn hostname() -> String {

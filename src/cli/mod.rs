@@ -53,6 +53,8 @@ usage: roster [--config FILE] COMMAND
   snapshot show FILE   header facts and counts of a compiled snapshot
   snapshot sign --key PRIVATE_KEY INPUT.json
                        write INPUT.json.sig (SSHSIG, namespace roster-snapshot)
+  scim ARGS            the SCIM service: runs roster-scim ARGS (the roster-scim
+                       package; `roster scim help`)
   demo                 the whole story on this machine, in private namespaces
                        (root; changes nothing here): a CA, a people file, a
                        snapshot served on loopback, sshd, logins, sudo,
@@ -90,6 +92,8 @@ pub enum Command {
         key: PathBuf,
         input: PathBuf,
     },
+    /// `roster scim ARGS`: `roster-scim ARGS`, which its own package installs.
+    Scim(Vec<OsString>),
     /// `work_dir` is set when the demo runs as the init of its namespaces.
     Demo {
         work_dir: Option<PathBuf>,
@@ -110,6 +114,8 @@ pub enum Error {
     /// An argument is not UTF-8 (sshd passes what the client sent as the
     /// user name): not a usage error, and no usage text.
     NotUtf8,
+    /// `roster scim`: roster-scim could not be run (not installed?).
+    Scim(std::io::Error),
 }
 
 impl Error {
@@ -118,6 +124,8 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Agent(e) => e.exit_code(),
             Error::Tools(_) | Error::Demo(_) | Error::SourceDateEpoch(_) | Error::NotUtf8 => 1,
+            // As a shell says of a command it cannot run.
+            Error::Scim(_) => 127,
         }
     }
 }
@@ -131,6 +139,7 @@ impl fmt::Display for Error {
             Error::Demo(crate::tools::demo::StepFailed(why)) => f.write_str(why),
             Error::SourceDateEpoch(t) => write!(f, "SOURCE_DATE_EPOCH={t:?} is not a number"),
             Error::NotUtf8 => f.write_str("arguments must be UTF-8"),
+            Error::Scim(e) => write!(f, "cannot run roster-scim ({e}): install the roster-scim package"),
         }
     }
 }
@@ -197,6 +206,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, Error>
         "explain" => explain(&mut p)?,
         "events" => events(&mut p)?,
         "demo" => demo(&mut p)?,
+        // Everything after `scim` is roster-scim's to read.
+        "scim" => Command::Scim(p.raw_args()?.collect()),
         "ca" => match second(&mut p)?.as_str() {
             "init" => Command::CaInit {
                 dir: one_path(&mut p, "ca init DIR")?,
