@@ -3,6 +3,7 @@
 //! publishes the signed snapshot each project's hosts pull. Its own binary,
 //! `roster-scim`; nothing here is linked into the agent or the modules.
 
+pub mod discovery;
 pub mod error;
 pub mod schema;
 
