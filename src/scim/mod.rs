@@ -5,6 +5,7 @@
 
 pub mod discovery;
 pub mod error;
+pub mod patch;
 pub mod schema;
 
 use std::ffi::OsString;
