@@ -1189,6 +1189,33 @@ mod tests {
     }
 
     #[test]
+    fn a_filtered_add_merges_into_the_matches_or_makes_the_value() {
+        let request = patch(json!([
+            {"op": "add", "path": "emails[type eq \"home\"]", "value": {"display": "Babs at home"}},
+            {"op": "add", "path": "emails[type eq \"other\"]", "value": {"value": "b@other.example"}}
+        ]));
+        let emails = apply_to(user(), Kind::User, request).unwrap()["emails"].clone();
+        assert_eq!(
+            emails,
+            json!([
+                {"value": "bjensen@example.com", "type": "work", "primary": true},
+                {"value": "babs@jensen.org", "type": "home", "display": "Babs at home"},
+                {"type": "other", "value": "b@other.example"},
+            ])
+        );
+    }
+
+    #[test]
+    fn a_filtered_replace_swaps_the_matched_values() {
+        let request = patch(json!([{"op": "replace", "path": "emails[type eq \"home\"]",
+                                    "value": {"value": "new@jensen.org", "type": "home"}}]));
+        assert_eq!(
+            apply_to(user(), Kind::User, request).unwrap()["emails"][1],
+            json!({"value": "new@jensen.org", "type": "home"})
+        );
+    }
+
+    #[test]
     fn remove_without_a_path_is_no_target() {
         let request = patch(json!([{"op": "remove"}]));
         assert_eq!(refusal(user(), Kind::User, request), ScimType::NoTarget);

@@ -714,6 +714,30 @@ mod tests {
     }
 
     #[test]
+    fn the_tables_are_consistent() {
+        fn check(a: &Attribute) {
+            assert_eq!(
+                a.kind == Type::Reference,
+                !a.reference_types.is_empty(),
+                "{}",
+                a.name
+            );
+            assert_eq!(
+                a.kind == Type::Complex,
+                !a.sub_attributes.is_empty(),
+                "{}",
+                a.name
+            );
+            a.sub_attributes.iter().for_each(check);
+        }
+        all()
+            .iter()
+            .flat_map(|s| s.attributes)
+            .chain(COMMON_ATTRIBUTES)
+            .for_each(check);
+    }
+
+    #[test]
     fn each_kind_lists_its_schemas_core_first() {
         assert_eq!(schemas(Kind::User), [USER, ENTERPRISE_USER]);
         assert_eq!(schemas(Kind::Group), [GROUP]);
