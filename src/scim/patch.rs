@@ -418,8 +418,8 @@ fn set_filtered(
             }
         };
     }
-    list.retain(|v| v.as_object().is_none_or(|o| !o.is_empty()));
     one_primary(&mut list, &hits);
+    list.retain(|v| v.as_object().is_none_or(|o| !o.is_empty()));
     Ok(list)
 }
 
@@ -466,11 +466,10 @@ fn remove(
             }
             match sub {
                 None => {
-                    let mut index = 0;
-                    list.retain(|_| {
-                        index += 1;
-                        !hits.contains(&(index - 1))
-                    });
+                    list = (list.into_iter().enumerate())
+                        .filter(|(i, _)| !hits.contains(i))
+                        .map(|(_, v)| v)
+                        .collect();
                 }
                 Some(sub) => {
                     for &i in &hits {

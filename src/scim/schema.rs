@@ -465,10 +465,9 @@ pub static GROUP_SCHEMA: Schema = Schema {
                         "The URI of the member resource.",
                     )
                 },
-                Attribute {
-                    mutability: Mutability::Immutable,
-                    ..string("display", "A human-readable name for the member.")
-                },
+                // RFC 7643 §8.7.1 lists no `display` for members; §4.2 names
+                // it. It is only a label, so a client may correct it.
+                string("display", "A human-readable name for the member."),
                 Attribute {
                     mutability: Mutability::Immutable,
                     canonical_values: &["User", "Group"],
