@@ -28,9 +28,17 @@ pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 /// Decides whether one value of a multi-valued attribute matches a value
 /// filter: the text between the brackets of `emails[type eq "work"]`.
 ///
-/// The service plugs in its filter module, e.g.
-/// `|text, attribute, element| Ok(filter::parse(text)?.matches(element, kind, attribute))`;
-/// any `Fn(&str, &str, &Value) -> Result<bool, ScimError>` is one.
+/// Any `Fn(&str, &str, &Value) -> Result<bool, ScimError>` is one, so the
+/// service plugs in its filter module with a closure such as
+///
+/// ```text
+/// &|text: &str, attribute: &str, element: &Value| {
+///     Ok(filter::parse(text)?.matches(element, kind, attribute))
+/// }
+/// ```
+///
+/// (the parameter types spelt out, so the closure is inferred as one that
+/// takes references of any lifetime).
 pub trait ValueFilter {
     /// Whether `element`, one value of the multi-valued attribute named
     /// `attribute` (canonical spelling, e.g. "emails"), matches `filter`.
