@@ -4,6 +4,7 @@
 //! `roster-scim`; nothing here is linked into the agent or the modules.
 
 pub mod error;
+pub mod filter;
 pub mod schema;
 
 use std::ffi::OsString;
