@@ -436,9 +436,12 @@ impl<'a> Parser<'a> {
         }
         if attr.sub.is_some() {
             return Err(invalid(format!(
-                "a value path's attribute has no sub-attribute: \"{}.{}[\" at offset {open}",
-                attr.name,
-                attr.sub.as_deref().unwrap_or_default()
+                "a value path's attribute has no sub-attribute: {} at offset {open}",
+                quoted(&format!(
+                    "{}.{}[",
+                    attr.name,
+                    attr.sub.as_deref().unwrap_or_default()
+                ))
             )));
         }
         self.enter()?;
@@ -464,8 +467,8 @@ impl<'a> Parser<'a> {
             self.pos += word.len();
             let name = valid_name(word).ok_or_else(|| {
                 invalid(format!(
-                    "expected a sub-attribute after \"{}[…].\" at offset {start}, found {}",
-                    attr.name,
+                    "expected a sub-attribute after {} at offset {start}, found {}",
+                    quoted(&format!("{}[…].", attr.name)),
                     quoted(word)
                 ))
             })?;
