@@ -533,14 +533,11 @@ impl<'a> Parser<'a> {
                 op.keyword()
             )))
         };
+        // Booleans and null have no order and no substrings; numbers have
+        // no substrings (RFC 7644 §3.4.2.2 refuses ordering booleans).
         match &value {
-            CompValue::Bool(_) | CompValue::Null if op.is_ordering() || op.is_substring() => {
-                refuse(if value == CompValue::Null {
-                    "null"
-                } else {
-                    "a boolean"
-                })
-            }
+            CompValue::Null if op.is_ordering() || op.is_substring() => refuse("null"),
+            CompValue::Bool(_) if op.is_ordering() || op.is_substring() => refuse("a boolean"),
             CompValue::Number(_) if op.is_substring() => refuse("a number"),
             _ => Ok(Filter::Compare(path, op, value)),
         }
