@@ -22,6 +22,7 @@ pub mod cert_rules;
 pub mod compiled_read;
 pub mod config;
 pub mod people;
+pub mod scim_filter;
 pub mod snapshot_validate;
 
 /// The fixed `now` of every snapshot decision: 2026-11-25T10:00:00Z.

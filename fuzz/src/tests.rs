@@ -15,13 +15,14 @@ use crate::{COMPILED_AT, NOW, host_policy, local_tables, policies};
 /// A target's body, as its fuzz_targets/ file calls it.
 type Run = fn(&[u8]);
 
-const TARGETS: [(&str, Run); 6] = [
+const TARGETS: [(&str, Run); 7] = [
     ("snapshot_validate", crate::snapshot_validate::run),
     ("compiled_read", crate::compiled_read::run),
     ("auth_info", crate::auth_info::run),
     ("cert_rules", crate::cert_rules::run),
     ("config", crate::config::run),
     ("people", crate::people::run),
+    ("scim_filter", crate::scim_filter::run),
 ];
 
 fn seed_dir(target: &str) -> PathBuf {
