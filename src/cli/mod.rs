@@ -139,7 +139,10 @@ impl fmt::Display for Error {
             Error::Demo(crate::tools::demo::StepFailed(why)) => f.write_str(why),
             Error::SourceDateEpoch(t) => write!(f, "SOURCE_DATE_EPOCH={t:?} is not a number"),
             Error::NotUtf8 => f.write_str("arguments must be UTF-8"),
-            Error::Scim(e) => write!(f, "cannot run roster-scim ({e}): install the roster-scim package"),
+            Error::Scim(e) => write!(
+                f,
+                "cannot run roster-scim ({e}): install the roster-scim package"
+            ),
         }
     }
 }

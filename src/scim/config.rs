@@ -327,7 +327,10 @@ impl Config {
             .ok_or_else(|| format!("coalesce = {:?} must be a duration up to 1s", raw.coalesce))?;
         let base_url = raw.base_url.trim_end_matches('/').to_owned();
         if !base_url.starts_with("https://") && !base_url.starts_with("http://") {
-            return Err(format!("base_url = {:?} is not an http(s) URL", raw.base_url));
+            return Err(format!(
+                "base_url = {:?} is not an http(s) URL",
+                raw.base_url
+            ));
         }
         let connections = raw
             .connections
@@ -405,10 +408,16 @@ fn parse_digest(text: &str) -> Option<[u8; 32]> {
 
 fn check_accounts(raw: RawAccounts) -> Result<Accounts, String> {
     if !raw.home.starts_with('/') || raw.home.len() < 2 {
-        return Err(format!("accounts.home = {:?} must be an absolute directory", raw.home));
+        return Err(format!(
+            "accounts.home = {:?} must be an absolute directory",
+            raw.home
+        ));
     }
     if !raw.shell.starts_with('/') {
-        return Err(format!("accounts.shell = {:?} must be an absolute path", raw.shell));
+        return Err(format!(
+            "accounts.shell = {:?} must be an absolute path",
+            raw.shell
+        ));
     }
     if raw.first_id < raw.min_id {
         return Err(format!(
@@ -453,9 +462,15 @@ fn check_accounts(raw: RawAccounts) -> Result<Accounts, String> {
 fn check_project(name: &str, project: &Project, accounts: &Accounts) -> Result<(), String> {
     // The project's name is a directory under `publish`.
     if valid_name(name).is_err() {
-        return Err(format!("project {name:?}: a name like a user name ([a-z_][a-z0-9_-]*)"));
+        return Err(format!(
+            "project {name:?}: a name like a user name ([a-z_][a-z0-9_-]*)"
+        ));
     }
-    for posix in project.groups.keys().chain(project.shared.iter().map(|s| &s.account)) {
+    for posix in project
+        .groups
+        .keys()
+        .chain(project.shared.iter().map(|s| &s.account))
+    {
         if valid_name(posix).is_err() || accounts.local.has_name(posix) {
             return Err(format!(
                 "project {name:?}: {posix:?} is not a valid name or is a local account's"
@@ -504,7 +519,10 @@ mod tests {
         let c = check(MINIMAL).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8441");
         assert_eq!(c.base_url, "https://scim.example.com/scim/v2");
-        assert_eq!((c.valid_for_secs, c.heartbeat_secs, c.coalesce_ms), (7 * 86400, 3600, 200));
+        assert_eq!(
+            (c.valid_for_secs, c.heartbeat_secs, c.coalesce_ms),
+            (7 * 86400, 3600, 200)
+        );
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
         assert_eq!(c.accounts.first_id, 10_000);
         // sha256("hello")
@@ -519,9 +537,18 @@ mod tests {
     #[test]
     fn each_mistake_is_named() {
         let cases = [
-            ("heartbeat = \"5d\"\n", "heartbeat = \"5d\" must be at most half of valid_for = \"7d\""),
-            ("coalesce = \"2s\"\n", "coalesce = \"2s\" must be a duration up to 1s"),
-            ("listen = \"localhost\"\n", "listen = \"localhost\" is not ADDRESS:PORT"),
+            (
+                "heartbeat = \"5d\"\n",
+                "heartbeat = \"5d\" must be at most half of valid_for = \"7d\"",
+            ),
+            (
+                "coalesce = \"2s\"\n",
+                "coalesce = \"2s\" must be a duration up to 1s",
+            ),
+            (
+                "listen = \"localhost\"\n",
+                "listen = \"localhost\" is not ADDRESS:PORT",
+            ),
         ];
         for (line, problem) in cases {
             assert_eq!(check(&format!("{line}{MINIMAL}")).unwrap_err(), problem);
@@ -529,8 +556,16 @@ mod tests {
         let bad_token = MINIMAL.replace("sha256:2cf2", "sha1:2cf2");
         assert!(check(&bad_token).unwrap_err().contains("is not sha256:HEX"));
         let bad_project = MINIMAL.replace("[project.web]", "[project.\"Web\"]");
-        assert!(check(&bad_project).unwrap_err().starts_with("project \"Web\""));
+        assert!(
+            check(&bad_project)
+                .unwrap_err()
+                .starts_with("project \"Web\"")
+        );
         let unknown = format!("colour = 1\n{MINIMAL}");
-        assert!(check(&unknown).unwrap_err().contains("unknown field `colour`"));
+        assert!(
+            check(&unknown)
+                .unwrap_err()
+                .contains("unknown field `colour`")
+        );
     }
 }

@@ -56,11 +56,20 @@ impl Directory<'_> {
 
     // --- reading ---
 
-    pub fn get(&self, store: &Store, kind: Kind, id: &str, q: &ListQuery) -> Result<Value, ScimError> {
+    pub fn get(
+        &self,
+        store: &Store,
+        kind: Kind,
+        id: &str,
+        q: &ListQuery,
+    ) -> Result<Value, ScimError> {
         let r = store.read();
         let resource = match kind {
             Kind::User => r.user(id)?.map(|u| self.render_user(&r, &u)).transpose()?,
-            Kind::Group => r.group(id)?.map(|g| self.render_group(&r, &g)).transpose()?,
+            Kind::Group => r
+                .group(id)?
+                .map(|g| self.render_group(&r, &g))
+                .transpose()?,
         };
         let resource = resource.ok_or_else(|| ScimError::not_found(format!("{kind:?} {id}")))?;
         Ok(project_attributes(resource, q))
@@ -72,7 +81,10 @@ impl Directory<'_> {
             Some(f) if f.len() > limits.max_filter_bytes => {
                 return Err(ScimError::new(
                     ScimType::InvalidFilter,
-                    format!("the filter is longer than {} bytes", limits.max_filter_bytes),
+                    format!(
+                        "the filter is longer than {} bytes",
+                        limits.max_filter_bytes
+                    ),
                 ));
             }
             Some(f) => Some(filter::parse(f)?),
@@ -142,7 +154,10 @@ impl Directory<'_> {
         if !groups.is_empty() {
             o.insert("groups".into(), groups.into());
         }
-        o.insert("meta".into(), self.meta(Kind::User, &u.id, &u.created, &u.modified));
+        o.insert(
+            "meta".into(),
+            self.meta(Kind::User, &u.id, &u.created, &u.modified),
+        );
         Ok(v)
     }
 
@@ -158,32 +173,56 @@ impl Directory<'_> {
         let o = object(&mut v);
         o.insert("id".into(), g.id.clone().into());
         o.insert("members".into(), members.into());
-        o.insert("meta".into(), self.meta(Kind::Group, &g.id, &g.created, &g.modified));
+        o.insert(
+            "meta".into(),
+            self.meta(Kind::Group, &g.id, &g.created, &g.modified),
+        );
         Ok(v)
     }
 
     // --- writing ---
 
     /// POST: a new resource, its id chosen here.
-    pub fn create(&self, store: &mut Store, kind: Kind, body: Value, now: UnixTime) -> Result<Value, ScimError> {
+    pub fn create(
+        &self,
+        store: &mut Store,
+        kind: Kind,
+        body: Value,
+        now: UnixTime,
+    ) -> Result<Value, ScimError> {
         let id = uuid::Uuid::new_v4().to_string();
         self.write(store, kind, &id, body, now, true)
     }
 
     /// PUT: the whole resource replaced (readOnly attributes kept).
-    pub fn replace(&self, store: &mut Store, kind: Kind, id: &str, body: Value, now: UnixTime) -> Result<Value, ScimError> {
+    pub fn replace(
+        &self,
+        store: &mut Store,
+        kind: Kind,
+        id: &str,
+        body: Value,
+        now: UnixTime,
+    ) -> Result<Value, ScimError> {
         self.exists(store, kind, id)?;
         self.write(store, kind, id, body, now, false)
     }
 
     /// PATCH: the operations applied to the stored resource, then the
     /// result checked and stored as a PUT would be.
-    pub fn patch(&self, store: &mut Store, kind: Kind, id: &str, request: &Value, now: UnixTime) -> Result<Value, ScimError> {
+    pub fn patch(
+        &self,
+        store: &mut Store,
+        kind: Kind,
+        id: &str,
+        request: &Value,
+        now: UnixTime,
+    ) -> Result<Value, ScimError> {
         let mut current = self.get(store, kind, id, &ListQuery::default())?;
-        patch::apply(&mut current, request, kind, &|text: &str, element: &Value| {
-            let f = filter::parse_within("", text)?;
+        let value_filter = |text: &str, attribute: &str, element: &Value| {
+            let f = filter::parse_within(attribute, text)?;
             Ok(f.matches(element, &|path| case_exact(kind, path)))
-        })?;
+        };
+        patch::apply(&mut current, request, kind, &value_filter)?;
         self.write(store, kind, id, current, now, false)
     }
 
@@ -204,10 +243,20 @@ impl Directory<'_> {
             Kind::User => r.user(id)?.is_some(),
             Kind::Group => r.group(id)?.is_some(),
         };
-        found.then_some(()).ok_or_else(|| ScimError::not_found(format!("{kind:?} {id}")))
+        found
+            .then_some(())
+            .ok_or_else(|| ScimError::not_found(format!("{kind:?} {id}")))
     }
 
-    fn write(&self, store: &mut Store, kind: Kind, id: &str, body: Value, now: UnixTime, new: bool) -> Result<Value, ScimError> {
+    fn write(
+        &self,
+        store: &mut Store,
+        kind: Kind,
+        id: &str,
+        body: Value,
+        now: UnixTime,
+        new: bool,
+    ) -> Result<Value, ScimError> {
         let stamp = format_rfc3339(now);
         store.write(|w| match kind {
             Kind::User => self.write_user(w, id, body, &stamp, new),
@@ -216,7 +265,14 @@ impl Directory<'_> {
         self.get(store, kind, id, &ListQuery::default())
     }
 
-    fn write_user(&self, w: &mut Writer<'_>, id: &str, body: Value, stamp: &str, new: bool) -> Result<(), ScimError> {
+    fn write_user(
+        &self,
+        w: &mut Writer<'_>,
+        id: &str,
+        body: Value,
+        stamp: &str,
+        new: bool,
+    ) -> Result<(), ScimError> {
         let mut body = incoming(Kind::User, body)?;
         let o = object(&mut body);
         let user_name = required_string(o, "userName")?;
@@ -224,7 +280,10 @@ impl Directory<'_> {
         let active = match o.remove("active") {
             None | Some(Value::Null) => true,
             Some(v) => boolean(&v).ok_or_else(|| {
-                ScimError::new(ScimType::InvalidValue, format!("active must be a boolean, not {v}"))
+                ScimError::new(
+                    ScimType::InvalidValue,
+                    format!("active must be a boolean, not {v}"),
+                )
             })?,
         };
         // The service keeps no passwords: people log in with certificates.
@@ -233,12 +292,20 @@ impl Directory<'_> {
         let gecos = gecos(o);
         match w.taken(&user_name, &login, id)? {
             Some(Taken::UserName(other)) => {
-                return Err(ScimError::new(ScimType::Uniqueness, format!("userName {other:?} is taken")));
-            }
-            Some(Taken::Login { login, user_name: other }) => {
                 return Err(ScimError::new(
                     ScimType::Uniqueness,
-                    format!("userName {user_name:?} gives the login {login:?}, which {other:?} has"),
+                    format!("userName {other:?} is taken"),
+                ));
+            }
+            Some(Taken::Login {
+                login,
+                user_name: other,
+            }) => {
+                return Err(ScimError::new(
+                    ScimType::Uniqueness,
+                    format!(
+                        "userName {user_name:?} gives the login {login:?}, which {other:?} has"
+                    ),
                 ));
             }
             None => {}
@@ -247,9 +314,12 @@ impl Directory<'_> {
         let accounts = &self.config.accounts;
         let local = &accounts.local;
         let uid = w
-            .allocate(&format!("user:{id}"), accounts.first_id, accounts.policy.min_uid, &|i| {
-                local.uids.contains(&i) || local.gids.contains(&i)
-            })?
+            .allocate(
+                &format!("user:{id}"),
+                accounts.first_id,
+                accounts.policy.min_uid,
+                &|i| local.uids.contains(&i) || local.gids.contains(&i),
+            )?
             .ok_or_else(|| ScimError::status(507, "the id ledger has run out of ids"))?;
         self.hosts_accept(&login, uid, &gecos)?;
         let created = match &existing {
@@ -271,7 +341,14 @@ impl Directory<'_> {
         Ok(())
     }
 
-    fn write_group(&self, w: &mut Writer<'_>, id: &str, body: Value, stamp: &str, new: bool) -> Result<(), ScimError> {
+    fn write_group(
+        &self,
+        w: &mut Writer<'_>,
+        id: &str,
+        body: Value,
+        stamp: &str,
+        new: bool,
+    ) -> Result<(), ScimError> {
         let mut body = incoming(Kind::Group, body)?;
         let o = object(&mut body);
         let display_name = required_string(o, "displayName")?;
@@ -280,24 +357,35 @@ impl Directory<'_> {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => list,
             Some(other) => {
-                return Err(ScimError::new(ScimType::InvalidValue, format!("members must be a list, not {other}")));
+                return Err(ScimError::new(
+                    ScimType::InvalidValue,
+                    format!("members must be a list, not {other}"),
+                ));
             }
         };
         if members.len() > self.config.limits.max_members {
             return Err(ScimError::new(
                 ScimType::InvalidValue,
-                format!("a group has at most {} members", self.config.limits.max_members),
+                format!(
+                    "a group has at most {} members",
+                    self.config.limits.max_members
+                ),
             ));
         }
         let mut ids = Vec::with_capacity(members.len());
         for m in &members {
             let Some(value) = m.get("value").and_then(Value::as_str) else {
-                return Err(ScimError::new(ScimType::InvalidValue, format!("member {m} has no value")));
+                return Err(ScimError::new(
+                    ScimType::InvalidValue,
+                    format!("member {m} has no value"),
+                ));
             };
             if w.user(value)?.is_none() {
                 return Err(ScimError::new(
                     ScimType::InvalidValue,
-                    format!("member {value:?} is not a user of this service (groups hold users only)"),
+                    format!(
+                        "member {value:?} is not a user of this service (groups hold users only)"
+                    ),
                 ));
             }
             ids.push(value.to_owned());
@@ -337,8 +425,9 @@ impl Directory<'_> {
             home: &accounts.home,
             shell: &accounts.shell,
         };
-        let composed = compose::compose(&[account], layout, |_| Ok::<u32, ()>(0)).unwrap_or_default();
-        let document = Document {
+        let composed =
+            compose::compose(&[account], layout, |_| Ok::<u32, ()>(0)).unwrap_or_default();
+        let document: Document<'_> = Document {
             format: FORMAT.into(),
             grants: Vec::new(),
             groups: composed.groups,
@@ -355,7 +444,10 @@ impl Directory<'_> {
             .map_err(|e| ScimError::status(500, e.to_string()))?;
         match checked.findings.first() {
             None => Ok(()),
-            Some(f) => Err(ScimError::new(ScimType::InvalidValue, format!("the hosts would refuse it: {}", f.reason))),
+            Some(f) => Err(ScimError::new(
+                ScimType::InvalidValue,
+                format!("the hosts would refuse it: {}", f.reason),
+            )),
         }
     }
 }
@@ -369,7 +461,13 @@ pub fn login_name(user_name: &str) -> Result<String, ScimError> {
     let login: String = local
         .chars()
         .map(|c| c.to_ascii_lowercase())
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     crate::snapshot::valid_name(&login).map_err(|_| {
         ScimError::new(
@@ -388,14 +486,30 @@ pub fn login_name(user_name: &str) -> Result<String, ScimError> {
 /// 256 bytes.
 fn gecos(o: &Map<String, Value>) -> String {
     let name = o.get("name");
-    let part = |k: &str| name.and_then(|n| n.get(k)).and_then(Value::as_str).unwrap_or("");
+    let part = |k: &str| {
+        name.and_then(|n| n.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     let text = o
         .get("displayName")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .or_else(|| name.and_then(|n| n.get("formatted")).and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| format!("{} {}", part("givenName"), part("familyName")).trim().to_owned());
-    let mut clean: String = text.chars().filter(|c| !c.is_control()).map(|c| if c == ':' { ' ' } else { c }).collect();
+        .or_else(|| {
+            name.and_then(|n| n.get("formatted"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            format!("{} {}", part("givenName"), part("familyName"))
+                .trim()
+                .to_owned()
+        });
+    let mut clean: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if c == ':' { ' ' } else { c })
+        .collect();
     while clean.len() > 256 {
         clean.pop();
     }
@@ -407,15 +521,21 @@ fn gecos(o: &Map<String, Value>) -> String {
 /// sets (`id`, `meta`, and a user's `groups`).
 fn incoming(kind: Kind, mut body: Value) -> Result<Value, ScimError> {
     let Value::Object(o) = &mut body else {
-        return Err(ScimError::new(ScimType::InvalidSyntax, "the body must be a JSON object"));
+        return Err(ScimError::new(
+            ScimType::InvalidSyntax,
+            "the body must be a JSON object",
+        ));
     };
     let core = schema::schemas(kind)[0];
-    let names_core = o
-        .get("schemas")
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(core))));
+    let names_core = o.get("schemas").and_then(Value::as_array).is_some_and(|s| {
+        s.iter()
+            .any(|u| u.as_str().is_some_and(|u| u.eq_ignore_ascii_case(core)))
+    });
     if !names_core {
-        return Err(ScimError::new(ScimType::InvalidSyntax, format!("schemas must list {core}")));
+        return Err(ScimError::new(
+            ScimType::InvalidSyntax,
+            format!("schemas must list {core}"),
+        ));
     }
     let mut out = Map::new();
     for (key, value) in std::mem::take(o) {
@@ -446,7 +566,10 @@ fn object(v: &mut Value) -> &mut Map<String, Value> {
 fn required_string(o: &Map<String, Value>, key: &str) -> Result<String, ScimError> {
     match o.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
-        _ => Err(ScimError::new(ScimType::InvalidValue, format!("{key} is required: a non-empty string"))),
+        _ => Err(ScimError::new(
+            ScimType::InvalidValue,
+            format!("{key} is required: a non-empty string"),
+        )),
     }
 }
 
@@ -454,7 +577,10 @@ fn optional_string(o: &Map<String, Value>, key: &str) -> Result<Option<String>, 
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(ScimError::new(ScimType::InvalidValue, format!("{key} must be a string, not {other}"))),
+        Some(other) => Err(ScimError::new(
+            ScimType::InvalidValue,
+            format!("{key} must be a string, not {other}"),
+        )),
     }
 }
 
@@ -494,16 +620,29 @@ fn project_attributes(mut v: Value, q: &ListQuery) -> Value {
     let names = |list: &Option<String>| -> Option<Vec<String>> {
         list.as_ref().map(|l| {
             l.split(',')
-                .map(|a| a.trim().rsplit(':').next().unwrap_or("").split('.').next().unwrap_or("").to_ascii_lowercase())
+                .map(|a| {
+                    a.trim()
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or("")
+                        .split('.')
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_lowercase()
+                })
                 .filter(|a| !a.is_empty())
                 .collect()
         })
     };
     let Value::Object(o) = &mut v else { return v };
     if let Some(keep) = names(&q.attributes) {
-        o.retain(|k, _| matches!(k.as_str(), "id" | "schemas") || keep.contains(&k.to_ascii_lowercase()));
+        o.retain(|k, _| {
+            matches!(k.as_str(), "id" | "schemas") || keep.contains(&k.to_ascii_lowercase())
+        });
     } else if let Some(drop) = names(&q.excluded_attributes) {
-        o.retain(|k, _| matches!(k.as_str(), "id" | "schemas") || !drop.contains(&k.to_ascii_lowercase()));
+        o.retain(|k, _| {
+            matches!(k.as_str(), "id" | "schemas") || !drop.contains(&k.to_ascii_lowercase())
+        });
     }
     v
 }

@@ -35,10 +35,6 @@ pub struct Service {
     pub metrics: Metrics,
 }
 
-/// The connection a request authenticated as (for logs and metrics).
-#[derive(Clone)]
-struct Caller(String);
-
 const SCIM_JSON: &str = "application/scim+json";
 
 pub fn router(service: Arc<Service>) -> Router {
@@ -50,11 +46,26 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/Schemas", get(schemas))
         .route("/Schemas/{urn}", get(schema))
         .route("/Users", get(list_users).post(create_user))
-        .route("/Users/{id}", get(get_user).put(put_user).patch(patch_user).delete(delete_user))
+        .route(
+            "/Users/{id}",
+            get(get_user)
+                .put(put_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
         .route("/Groups", get(list_groups).post(create_group))
-        .route("/Groups/{id}", get(get_group).put(put_group).patch(patch_group).delete(delete_group))
+        .route(
+            "/Groups/{id}",
+            get(get_group)
+                .put(put_group)
+                .patch(patch_group)
+                .delete(delete_group),
+        )
         .fallback(|| async { scim_error(ScimError::not_found("no such endpoint")) })
-        .layer(middleware::from_fn_with_state(service.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            service.clone(),
+            authenticate,
+        ))
         .layer(DefaultBodyLimit::max(max_body));
     Router::new()
         .nest("/scim/v2", scim)
@@ -66,7 +77,7 @@ pub fn router(service: Arc<Service>) -> Router {
 /// Checks the bearer token against every connection's digests (all of them,
 /// in constant time each), then logs and counts the request under the
 /// connection's name.
-async fn authenticate(State(s): State<Arc<Service>>, mut request: Request, next: Next) -> Response {
+async fn authenticate(State(s): State<Arc<Service>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -74,7 +85,10 @@ async fn authenticate(State(s): State<Arc<Service>>, mut request: Request, next:
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|t| Sha256::digest(t.trim().as_bytes()));
     let mut caller = None;
     if let Some(digest) = presented {
@@ -87,13 +101,11 @@ async fn authenticate(State(s): State<Arc<Service>>, mut request: Request, next:
         }
     }
     let (name, response) = match caller {
-        Some(name) => {
-            request.extensions_mut().insert(Caller(name.clone()));
-            (name, next.run(request).await)
-        }
+        Some(name) => (name, next.run(request).await),
         None => {
             let mut r = scim_error(ScimError::status(401, "a valid bearer token is required"));
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             ("-".to_owned(), r)
         }
     };
@@ -120,14 +132,18 @@ fn scim_error(e: ScimError) -> Response {
 
 fn scim_json(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     r
 }
 
 fn answer(result: Result<Value, ScimError>, status: StatusCode) -> Response {
     match result {
         Ok(v) => {
-            let location = v.pointer("/meta/location").and_then(Value::as_str).map(str::to_owned);
+            let location = v
+                .pointer("/meta/location")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             let mut r = scim_json(status, &v);
             if status == StatusCode::CREATED
                 && let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok())
@@ -141,17 +157,23 @@ fn answer(result: Result<Value, ScimError>, status: StatusCode) -> Response {
 }
 
 /// A body as JSON: 413 over the limit, 400 invalidSyntax when not JSON.
-fn body_json(body: Result<Bytes, axum::extract::rejection::BytesRejection>, max: usize) -> Result<Value, ScimError> {
+fn body_json(body: Body, max: usize) -> Result<Value, ScimError> {
     let bytes = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ScimError::status(413, format!("the body is larger than {max} bytes")),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ScimError::status(413, format!("the body is larger than {max} bytes"))
+        }
         s => ScimError::status(s.as_u16(), e.body_text()),
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ScimError::new(ScimType::InvalidSyntax, format!("the body is not JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ScimError::new(
+            ScimType::InvalidSyntax,
+            format!("the body is not JSON: {e}"),
+        )
+    })
 }
 
 fn now() -> UnixTime {
-    crate::time::now()
+    super::now()
 }
 
 /// Runs `f` on the blocking pool with the store locked; wakes the publisher
@@ -164,7 +186,12 @@ async fn with_store<T: Send + 'static>(
     let service = s.clone();
     let out = tokio::task::spawn_blocking(move || {
         let mut store = service.store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&Directory { config: &service.config }, &mut store)
+        f(
+            &Directory {
+                config: &service.config,
+            },
+            &mut store,
+        )
     })
     .await
     .map_err(|e| ScimError::status(500, format!("the request's task failed: {e}")))?;
@@ -196,41 +223,59 @@ impl From<Params> for ListQuery {
     }
 }
 
-async fn list(s: Arc<Service>, kind: Kind, params: Result<Query<Params>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn list(s: Arc<Service>, kind: Kind, params: ParamsResult) -> Response {
     let q: ListQuery = match params {
         Ok(Query(p)) => p.into(),
         Err(e) => return scim_error(ScimError::new(ScimType::InvalidValue, e.body_text())),
     };
-    answer(with_store(&s, false, move |d, st| d.list(st, kind, &q)).await, StatusCode::OK)
+    answer(
+        with_store(&s, false, move |d, st| d.list(st, kind, &q)).await,
+        StatusCode::OK,
+    )
 }
 
-async fn fetch(s: Arc<Service>, kind: Kind, id: String, params: Option<Query<Params>>) -> Response {
-    let q: ListQuery = params.map(|Query(p)| p.into()).unwrap_or_default();
-    answer(with_store(&s, false, move |d, st| d.get(st, kind, &id, &q)).await, StatusCode::OK)
+async fn fetch(s: Arc<Service>, kind: Kind, id: String, params: ParamsResult) -> Response {
+    let q: ListQuery = match params {
+        Ok(Query(p)) => p.into(),
+        Err(e) => return scim_error(ScimError::new(ScimType::InvalidValue, e.body_text())),
+    };
+    answer(
+        with_store(&s, false, move |d, st| d.get(st, kind, &id, &q)).await,
+        StatusCode::OK,
+    )
 }
 
-async fn create(s: Arc<Service>, kind: Kind, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn create(s: Arc<Service>, kind: Kind, body: Body) -> Response {
     let body = match body_json(body, s.config.limits.max_body_bytes) {
         Ok(b) => b,
         Err(e) => return scim_error(e),
     };
-    answer(with_store(&s, true, move |d, st| d.create(st, kind, body, now())).await, StatusCode::CREATED)
+    answer(
+        with_store(&s, true, move |d, st| d.create(st, kind, body, now())).await,
+        StatusCode::CREATED,
+    )
 }
 
-async fn put(s: Arc<Service>, kind: Kind, id: String, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn put(s: Arc<Service>, kind: Kind, id: String, body: Body) -> Response {
     let body = match body_json(body, s.config.limits.max_body_bytes) {
         Ok(b) => b,
         Err(e) => return scim_error(e),
     };
-    answer(with_store(&s, true, move |d, st| d.replace(st, kind, &id, body, now())).await, StatusCode::OK)
+    answer(
+        with_store(&s, true, move |d, st| d.replace(st, kind, &id, body, now())).await,
+        StatusCode::OK,
+    )
 }
 
-async fn patch(s: Arc<Service>, kind: Kind, id: String, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn patch(s: Arc<Service>, kind: Kind, id: String, body: Body) -> Response {
     let body = match body_json(body, s.config.limits.max_body_bytes) {
         Ok(b) => b,
         Err(e) => return scim_error(e),
     };
-    answer(with_store(&s, true, move |d, st| d.patch(st, kind, &id, &body, now())).await, StatusCode::OK)
+    answer(
+        with_store(&s, true, move |d, st| d.patch(st, kind, &id, &body, now())).await,
+        StatusCode::OK,
+    )
 }
 
 async fn delete(s: Arc<Service>, kind: Kind, id: String) -> Response {
@@ -241,18 +286,26 @@ async fn delete(s: Arc<Service>, kind: Kind, id: String) -> Response {
 }
 
 type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
-type Params_ = Result<Query<Params>, axum::extract::rejection::QueryRejection>;
+type ParamsResult = Result<Query<Params>, axum::extract::rejection::QueryRejection>;
 
-async fn list_users(State(s): State<Arc<Service>>, p: Params_) -> Response {
+async fn list_users(State(s): State<Arc<Service>>, p: ParamsResult) -> Response {
     list(s, Kind::User, p).await
 }
-async fn list_groups(State(s): State<Arc<Service>>, p: Params_) -> Response {
+async fn list_groups(State(s): State<Arc<Service>>, p: ParamsResult) -> Response {
     list(s, Kind::Group, p).await
 }
-async fn get_user(State(s): State<Arc<Service>>, Path(id): Path<String>, p: Option<Query<Params>>) -> Response {
+async fn get_user(
+    State(s): State<Arc<Service>>,
+    Path(id): Path<String>,
+    p: ParamsResult,
+) -> Response {
     fetch(s, Kind::User, id, p).await
 }
-async fn get_group(State(s): State<Arc<Service>>, Path(id): Path<String>, p: Option<Query<Params>>) -> Response {
+async fn get_group(
+    State(s): State<Arc<Service>>,
+    Path(id): Path<String>,
+    p: ParamsResult,
+) -> Response {
     fetch(s, Kind::Group, id, p).await
 }
 async fn create_user(State(s): State<Arc<Service>>, b: Body) -> Response {
@@ -282,10 +335,16 @@ async fn delete_group(State(s): State<Arc<Service>>, Path(id): Path<String>) -> 
 
 async fn service_provider_config(State(s): State<Arc<Service>>) -> Response {
     let c = &s.config;
-    scim_json(StatusCode::OK, &discovery::service_provider_config(&c.base_url, c.limits.max_results as u32))
+    scim_json(
+        StatusCode::OK,
+        &discovery::service_provider_config(&c.base_url, c.limits.max_results as u32),
+    )
 }
 async fn resource_types(State(s): State<Arc<Service>>) -> Response {
-    scim_json(StatusCode::OK, &discovery::resource_types(&s.config.base_url))
+    scim_json(
+        StatusCode::OK,
+        &discovery::resource_types(&s.config.base_url),
+    )
 }
 async fn resource_type(State(s): State<Arc<Service>>, Path(name): Path<String>) -> Response {
     match discovery::resource_type(&s.config.base_url, &name) {

@@ -24,20 +24,38 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("roster_scim");
         let requests = Family::<Labels, Counter>::default();
-        registry.register("requests", "SCIM requests by connection, method and status", requests.clone());
+        registry.register(
+            "requests",
+            "SCIM requests by connection, method and status",
+            requests.clone(),
+        );
         // 5 ms to ~10 s: the goal is the 1 s bucket.
-        let publish_latency = Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        let publish_latency = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
         registry.register(
             "publish_latency_seconds",
             "From the first change a round publishes to its snapshots on disk",
             publish_latency.clone(),
         );
         let publish_failures = Counter::default();
-        registry.register("publish_failures", "Rounds that failed to publish", publish_failures.clone());
+        registry.register(
+            "publish_failures",
+            "Rounds that failed to publish",
+            publish_failures.clone(),
+        );
         let users = Family::<Labels, Gauge>::default();
-        registry.register("project_users", "Persons in each project's last snapshot", users.clone());
+        registry.register(
+            "project_users",
+            "Persons in each project's last snapshot",
+            users.clone(),
+        );
         let serial = Family::<Labels, Gauge>::default();
-        registry.register("project_serial", "Serial of each project's last snapshot", serial.clone());
+        registry.register(
+            "project_serial",
+            "Serial of each project's last snapshot",
+            serial.clone(),
+        );
         Metrics {
             registry,
             requests,

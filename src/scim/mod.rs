@@ -59,7 +59,10 @@ pub fn main(args: impl Iterator<Item = OsString>) -> ExitCode {
 fn run(args: Vec<OsString>) -> Result<(), String> {
     let args: Vec<String> = args
         .into_iter()
-        .map(|a| a.into_string().map_err(|a| format!("argument {a:?} is not UTF-8")))
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {a:?} is not UTF-8"))
+        })
         .collect::<Result<_, _>>()?;
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     let (config, rest) = match words.as_slice() {
@@ -73,12 +76,17 @@ fn run(args: Vec<OsString>) -> Result<(), String> {
             let c = Config::load(config).map_err(|e| e.to_string())?;
             let store = Store::open(&c.database).map_err(|e| e.to_string())?;
             store.backup(Path::new(output)).map_err(|e| e.to_string())?;
-            println!("roster-scim: backed up {} to {output}", c.database.display());
+            println!(
+                "roster-scim: backed up {} to {output}",
+                c.database.display()
+            );
             Ok(())
         }
         ("hash-token", []) => {
             let mut token = String::new();
-            std::io::stdin().read_to_string(&mut token).map_err(|e| e.to_string())?;
+            std::io::stdin()
+                .read_to_string(&mut token)
+                .map_err(|e| e.to_string())?;
             println!("{}", hash_token(token.trim()));
             Ok(())
         }
@@ -149,7 +157,10 @@ fn serve(config: Config) -> Result<(), String> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {
@@ -167,7 +178,9 @@ fn reserve_ledger_ids(config: &Config, store: &mut Store) -> Result<(), String> 
             for p in config.projects.values() {
                 for owner in project::ledger_owners(p) {
                     let taken = |i| a.local.uids.contains(&i) || a.local.gids.contains(&i);
-                    if w.allocate(&owner, a.first_id, a.policy.min_uid, &taken)?.is_none() {
+                    if w.allocate(&owner, a.first_id, a.policy.min_uid, &taken)?
+                        .is_none()
+                    {
                         return Err(store::StoreError("the id ledger has run out of ids".into()));
                     }
                 }
@@ -180,7 +193,11 @@ fn reserve_ledger_ids(config: &Config, store: &mut Store) -> Result<(), String> 
 /// Publishes at start, then after each change (waiting `coalesce` for the
 /// rest of a burst), and at least every minute for the heartbeat; once more
 /// when told to stop.
-async fn publish_loop(s: Arc<Service>, mut publisher: Publisher, mut stop: tokio::sync::watch::Receiver<bool>) {
+async fn publish_loop(
+    s: Arc<Service>,
+    mut publisher: Publisher,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let coalesce = Duration::from_millis(s.config.coalesce_ms);
     let tick = Duration::from_secs(s.config.heartbeat_secs.clamp(1, 60));
     let mut since = Some(Instant::now());

@@ -69,13 +69,18 @@ pub fn contents(
 ) -> Result<Contents, String> {
     let idp: BTreeSet<&str> = project.idp_groups().collect();
     let in_any = |theirs: &BTreeSet<String>, wanted: &[String]| {
-        wanted.iter().any(|w| theirs.iter().any(|t| t.eq_ignore_ascii_case(w)))
+        wanted
+            .iter()
+            .any(|w| theirs.iter().any(|t| t.eq_ignore_ascii_case(w)))
     };
     let empty = BTreeSet::new();
     let mut persons = Vec::new();
     for u in &people.users {
         let theirs = people.groups_of.get(&u.id).unwrap_or(&empty);
-        if !theirs.iter().any(|t| idp.iter().any(|i| i.eq_ignore_ascii_case(t))) {
+        if !theirs
+            .iter()
+            .any(|t| idp.iter().any(|i| i.eq_ignore_ascii_case(t)))
+        {
             continue;
         }
         let role = if in_any(theirs, &project.admins) {
@@ -91,16 +96,24 @@ pub fn contents(
             .filter(|(_, from)| in_any(theirs, from))
             .map(|(posix, _)| posix.as_str())
             .collect();
-        persons.push((u, theirs, Account {
-            name: &u.login,
-            gecos: &u.gecos,
-            kind: AccountKind::Person,
-            role,
-            state: if u.active { AccountState::Active } else { AccountState::Disabled },
-            id: u.uid,
-            groups,
-            persons: Vec::new(),
-        }));
+        persons.push((
+            u,
+            theirs,
+            Account {
+                name: &u.login,
+                gecos: &u.gecos,
+                kind: AccountKind::Person,
+                role,
+                state: if u.active {
+                    AccountState::Active
+                } else {
+                    AccountState::Disabled
+                },
+                id: u.uid,
+                groups,
+                persons: Vec::new(),
+            },
+        ));
     }
     let mut accounts_out: Vec<Account<'_>> = Vec::new();
     for s in &project.shared {
@@ -125,7 +138,11 @@ pub fn contents(
         });
     }
     let users = persons.len();
-    let all: Vec<Account<'_>> = persons.into_iter().map(|(_, _, a)| a).chain(accounts_out).collect();
+    let all: Vec<Account<'_>> = persons
+        .into_iter()
+        .map(|(_, _, a)| a)
+        .chain(accounts_out)
+        .collect();
     let layout = Layout {
         home: &accounts.home,
         shell: &accounts.shell,
@@ -233,8 +250,12 @@ mod tests {
     #[test]
     fn groups_decide_who_is_in_and_with_which_role() {
         let c = contents(&project(), &people(), &accounts(), &[]).unwrap();
-        let users: Vec<(&str, Role, AccountState)> =
-            c.document.users.iter().map(|u| (&*u.name, u.role, u.state)).collect();
+        let users: Vec<(&str, Role, AccountState)> = c
+            .document
+            .users
+            .iter()
+            .map(|u| (&*u.name, u.role, u.state))
+            .collect();
         assert_eq!(
             users,
             [
@@ -246,7 +267,12 @@ mod tests {
             ]
         );
         assert_eq!(c.users, 4, "erin is in no group of the project");
-        let developers = c.document.groups.iter().find(|g| g.name == "developers").unwrap();
+        let developers = c
+            .document
+            .groups
+            .iter()
+            .find(|g| g.name == "developers")
+            .unwrap();
         assert_eq!(developers.members, ["alice", "bob", "carol"]);
         assert_eq!(c.document.grants[0].persons, ["alice"]);
     }

@@ -35,7 +35,10 @@ pub struct Published {
 pub enum PublishError {
     Store(StoreError),
     File(FileError),
-    Contents { project: String, problem: String },
+    Contents {
+        project: String,
+        problem: String,
+    },
     Sign(ssh_key::Error),
     /// valid_for reaches past the year 9999.
     Validity,
@@ -84,15 +87,21 @@ pub struct Publisher {
 impl Publisher {
     /// Reads the signing key and the user CA keys.
     pub fn new(config: &Config) -> Result<Publisher, PublishError> {
-        let key = crate::tools::publish::private_key(&config.signing_key)
-            .map_err(|e| PublishError::Contents {
+        let key = crate::tools::publish::private_key(&config.signing_key).map_err(|e| {
+            PublishError::Contents {
                 project: "*".into(),
                 problem: e.to_string(),
-            })?;
+            }
+        })?;
         let mut user_cas = Vec::new();
         for file in &config.user_cas {
             let text = crate::install::read_text(file)?;
-            user_cas.extend(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned));
+            user_cas.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned),
+            );
         }
         Ok(Publisher {
             key,
@@ -110,8 +119,11 @@ impl Publisher {
         store: &std::sync::Mutex<Store>,
         now: UnixTime,
     ) -> Result<Vec<Published>, PublishError> {
-        let projects: Vec<(&str, &super::config::Project)> =
-            config.projects.iter().map(|(n, p)| (n.as_str(), p)).collect();
+        let projects: Vec<(&str, &super::config::Project)> = config
+            .projects
+            .iter()
+            .map(|(n, p)| (n.as_str(), p))
+            .collect();
         let heartbeat_due = projects.iter().any(|(name, _)| {
             self.last
                 .get(*name)
@@ -132,7 +144,8 @@ impl Publisher {
                     project: name.to_owned(),
                     problem,
                 })?;
-            let digest: [u8; 32] = Sha256::digest(serde_json::to_vec(&contents.document).unwrap_or_default()).into();
+            let digest: [u8; 32] =
+                Sha256::digest(serde_json::to_vec(&contents.document).unwrap_or_default()).into();
             let heartbeat = match self.last.get(name) {
                 Some(last) if last.digest == digest => {
                     if now.saturating_sub(last.at) < config.heartbeat_secs as UnixTime {

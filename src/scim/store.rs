@@ -182,8 +182,11 @@ impl Store {
         let tx = self.conn.transaction().map_err(StoreError::from)?;
         let mut w = Writer { tx };
         let out = f(&mut w)?;
-        w.tx.execute("UPDATE counters SET value = value + 1 WHERE name = 'change'", [])
-            .map_err(StoreError::from)?;
+        w.tx.execute(
+            "UPDATE counters SET value = value + 1 WHERE name = 'change'",
+            [],
+        )
+        .map_err(StoreError::from)?;
         w.tx.commit().map_err(StoreError::from)?;
         Ok(out)
     }
@@ -199,7 +202,11 @@ impl Store {
     pub fn next_serial(&mut self, project: &str, floor: u64) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
         let last: Option<i64> = tx
-            .query_row("SELECT serial FROM published WHERE project = ?", [project], |r| r.get(0))
+            .query_row(
+                "SELECT serial FROM published WHERE project = ?",
+                [project],
+                |r| r.get(0),
+            )
             .optional()?;
         let next = (last.unwrap_or(0) as u64 + 1).max(floor);
         tx.execute(
@@ -369,10 +376,11 @@ pub trait Query {
 
     /// How many writes were ever committed.
     fn change(&self) -> Result<u64, StoreError> {
-        let n: i64 =
-            self.conn().query_row("SELECT value FROM counters WHERE name = 'change'", [], |r| {
-                r.get(0)
-            })?;
+        let n: i64 = self.conn().query_row(
+            "SELECT value FROM counters WHERE name = 'change'",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(n as u64)
     }
 
@@ -380,13 +388,22 @@ pub trait Query {
     fn serial(&self, project: &str) -> Result<Option<u64>, StoreError> {
         let s: Option<i64> = self
             .conn()
-            .query_row("SELECT serial FROM published WHERE project = ?", [project], |r| r.get(0))
+            .query_row(
+                "SELECT serial FROM published WHERE project = ?",
+                [project],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(s.map(|s| s as u64))
     }
 
     /// Who holds `user_name` (case-insensitively) or `login`, other than `except`.
-    fn taken(&self, user_name: &str, login: &str, except: &str) -> Result<Option<Taken>, StoreError> {
+    fn taken(
+        &self,
+        user_name: &str,
+        login: &str,
+        except: &str,
+    ) -> Result<Option<Taken>, StoreError> {
         let found: Option<(String, String)> = self
             .conn()
             .query_row(
@@ -447,14 +464,22 @@ impl Writer<'_> {
             "INSERT INTO groups VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT(id) DO UPDATE SET display_name = ?2, external_id = ?3, \
              modified = ?5, body = ?6",
-            params![g.id, g.display_name, g.external_id, g.created, g.modified, g.body.to_string()],
+            params![
+                g.id,
+                g.display_name,
+                g.external_id,
+                g.created,
+                g.modified,
+                g.body.to_string()
+            ],
         )?;
         Ok(())
     }
 
     /// Makes the group's members exactly `users`.
     pub fn set_members(&mut self, group: &str, users: &[String]) -> Result<(), StoreError> {
-        self.tx.execute("DELETE FROM members WHERE group_id = ?", [group])?;
+        self.tx
+            .execute("DELETE FROM members WHERE group_id = ?", [group])?;
         let mut insert = self
             .tx
             .prepare_cached("INSERT OR IGNORE INTO members VALUES (?1, ?2)")?;
@@ -487,7 +512,9 @@ impl Writer<'_> {
         if let Some(id) = self.id_of(owner)? {
             return Ok(Some(id));
         }
-        let highest: Option<u32> = self.tx.query_row("SELECT max(id) FROM ids", [], |r| r.get(0))?;
+        let highest: Option<u32> = self
+            .tx
+            .query_row("SELECT max(id) FROM ids", [], |r| r.get(0))?;
         let start = highest.map_or(first, |h| h.saturating_add(1).max(first));
         let Some(id) = (start..=i32::MAX as u32)
             .find(|id| check_id("uid", i64::from(*id), min).is_ok() && !taken(*id))
@@ -546,20 +573,27 @@ mod tests {
             w.delete(Table::Users, "a")
         })
         .unwrap();
-        let c = s.write(|w| w.allocate("user:c", 10_000, 10_000, &local)).unwrap();
+        let c = s
+            .write(|w| w.allocate("user:c", 10_000, 10_000, &local))
+            .unwrap();
         assert_eq!(c, Some(10_003));
         // systemd's dynamic range and 65534/65535 are skipped
-        let d = s.write(|w| w.allocate("user:d", 61_000, 10_000, &local)).unwrap();
+        let d = s
+            .write(|w| w.allocate("user:d", 61_000, 10_000, &local))
+            .unwrap();
         assert_eq!(d, Some(61_000));
         let mut s = Store::memory();
-        let e = s.write(|w| w.allocate("user:e", 61_184, 10_000, &local)).unwrap();
+        let e = s
+            .write(|w| w.allocate("user:e", 61_184, 10_000, &local))
+            .unwrap();
         assert_eq!(e, Some(65_520));
     }
 
     #[test]
     fn names_are_unique_case_insensitively_and_logins_exactly() {
         let mut s = Store::memory();
-        s.write(|w| w.put_user(&user("a", "alice", 10_000))).unwrap();
+        s.write(|w| w.put_user(&user("a", "alice", 10_000)))
+            .unwrap();
         let r = s.read();
         assert_eq!(
             r.taken("ALICE@example.com", "x", "b").unwrap(),
@@ -591,11 +625,20 @@ mod tests {
             w.set_members("g", &["a".into()])
         })
         .unwrap();
-        assert_eq!(s.read().memberships().unwrap(), [("SRE".into(), "a".into())]);
+        assert_eq!(
+            s.read().memberships().unwrap(),
+            [("SRE".into(), "a".into())]
+        );
         s.write(|w| w.delete(Table::Users, "a")).unwrap();
         assert!(s.read().memberships().unwrap().is_empty());
         assert_eq!(s.read().change().unwrap(), 2);
-        assert_eq!(s.read().groups(Some((Index::DisplayName, "sre"))).unwrap().len(), 1);
+        assert_eq!(
+            s.read()
+                .groups(Some((Index::DisplayName, "sre")))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]

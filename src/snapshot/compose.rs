@@ -156,12 +156,21 @@ mod tests {
             ]
         );
         assert_eq!(asked, ["ops", "dev"]);
-        assert_eq!(c.grants, [Grant { account: "deploy".into(), persons: vec!["alice".into()] }]);
+        assert_eq!(
+            c.grants,
+            [Grant {
+                account: "deploy".into(),
+                persons: vec!["alice".into()]
+            }]
+        );
     }
 
     #[test]
     fn validity_stops_at_the_year_9999() {
-        assert_eq!(valid_until(0, 86_400).as_deref(), Some("1970-01-02T00:00:00Z"));
+        assert_eq!(
+            valid_until(0, 86_400).as_deref(),
+            Some("1970-01-02T00:00:00Z")
+        );
         assert_eq!(valid_until(253_402_300_000, 86_400), None);
         assert_eq!(valid_until(0, u64::MAX), None);
     }
