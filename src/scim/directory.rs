@@ -150,7 +150,6 @@ impl Directory<'_> {
             .collect();
         let o = object(&mut v);
         o.insert("id".into(), u.id.clone().into());
-        o.insert("active".into(), u.active.into());
         if !groups.is_empty() {
             o.insert("groups".into(), groups.into());
         }
@@ -277,15 +276,20 @@ impl Directory<'_> {
         let o = object(&mut body);
         let user_name = required_string(o, "userName")?;
         let external_id = optional_string(o, "externalId")?;
-        let active = match o.remove("active") {
+        // Absent means active (the hosts need a state); kept as sent, with
+        // Entra's "True"/"False" as booleans.
+        let active = match o.get("active") {
             None | Some(Value::Null) => true,
-            Some(v) => boolean(&v).ok_or_else(|| {
+            Some(v) => boolean(v).ok_or_else(|| {
                 ScimError::new(
                     ScimType::InvalidValue,
                     format!("active must be a boolean, not {v}"),
                 )
             })?,
         };
+        if o.get("active").is_some_and(|v| !v.is_null()) {
+            o.insert("active".into(), active.into());
+        }
         // The service keeps no passwords: people log in with certificates.
         o.remove("password");
         let login = login_name(&user_name)?;
@@ -388,7 +392,8 @@ impl Directory<'_> {
                     ),
                 ));
             }
-            ids.push(value.to_owned());
+            let display = m.get("display").and_then(Value::as_str).map(str::to_owned);
+            ids.push((value.to_owned(), display));
         }
         let created = match w.group(id)? {
             Some(g) if !new => g.created,

@@ -8,7 +8,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -61,6 +61,10 @@ pub fn router(service: Arc<Service>) -> Router {
                 .patch(patch_group)
                 .delete(delete_group),
         )
+        // POST /.search (RFC 7644 §3.4.3) is optional and not offered.
+        .route("/.search", post(search))
+        .route("/Users/.search", post(search))
+        .route("/Groups/.search", post(search))
         .fallback(|| async { scim_error(ScimError::not_found("no such endpoint")) })
         .layer(middleware::from_fn_with_state(
             service.clone(),
@@ -360,6 +364,13 @@ async fn schema(State(s): State<Arc<Service>>, Path(urn): Path<String>) -> Respo
         Some(v) => scim_json(StatusCode::OK, &v),
         None => scim_error(ScimError::not_found(format!("schema {urn:?}"))),
     }
+}
+
+async fn search() -> Response {
+    scim_error(ScimError::status(
+        501,
+        "POST .search is not supported: use GET with filter",
+    ))
 }
 
 /// 200 when the database answers.

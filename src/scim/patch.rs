@@ -169,6 +169,22 @@ fn apply_operation(
             ScimType::NoTarget,
             "remove needs a \"path\"",
         )),
+        // A path naming an extension schema (the enterprise User) is its
+        // whole object: removed, or its attributes added or replaced.
+        (Op::Remove, Some(path), _) if extension(kind, path).is_some() => {
+            if let (Some(o), Some(urn)) = (resource.as_object_mut(), extension(kind, path)) {
+                o.retain(|k, _| !k.eq_ignore_ascii_case(urn));
+            }
+            Ok(())
+        }
+        (op, Some(path), Some(value)) if extension(kind, path).is_some() => {
+            let urn = extension(kind, path).unwrap_or(path);
+            let wrapped = serde_json::json!({ urn: value });
+            for (path, value) in members_of(kind, &wrapped)? {
+                set(resource, op, &path, value, filter, Lenience::PathAsKey)?;
+            }
+            Ok(())
+        }
         (Op::Remove, Some(path), value) => {
             remove(resource, &parse_path(kind, path)?, value, filter)
         }
@@ -187,6 +203,14 @@ fn apply_operation(
         }
         (_, _, None) => Err(syntax("add and replace need a \"value\"")),
     }
+}
+
+/// The URN of the extension schema `path` names, if it names one.
+fn extension(kind: Kind, path: &str) -> Option<&'static str> {
+    schema::extensions(kind)
+        .iter()
+        .map(|s| s.id)
+        .find(|id| id.eq_ignore_ascii_case(path))
 }
 
 /// A parsed PATCH path (RFC 7644 §3.5.2 `PATH = attrPath / valuePath [subAttr]`).
@@ -290,6 +314,9 @@ fn members_of(kind: Kind, value: &Value) -> Result<Vec<(Path, &Value)>, ScimErro
                     )
                 })?;
                 for (name, value) in inner {
+                    if name.eq_ignore_ascii_case("schemas") {
+                        continue;
+                    }
                     let path = parse_path(kind, &format!("{}:{name}", extension.id))?;
                     members.push((path, value));
                 }

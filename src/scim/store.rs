@@ -43,6 +43,8 @@ const MIGRATIONS: [&str; 1] = [r#"
     CREATE TABLE members (
         group_id TEXT NOT NULL REFERENCES groups(id) ON DELETE CASCADE,
         user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        -- the member's display as the identity provider sent it, if it did
+        display TEXT,
         PRIMARY KEY (group_id, user_id)
     ) WITHOUT ROWID;
     CREATE INDEX members_user ON members(user_id);
@@ -337,11 +339,12 @@ pub trait Query {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The members of a group: (user id, userName), in userName order.
+    /// The members of a group: (user id, the display the identity provider
+    /// gave, else the userName), in userName order.
     fn members(&self, group: &str) -> Result<Vec<(String, String)>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT u.id, u.user_name FROM members m JOIN users u ON u.id = m.user_id \
-             WHERE m.group_id = ? ORDER BY u.user_name",
+            "SELECT u.id, coalesce(m.display, u.user_name) FROM members m \
+             JOIN users u ON u.id = m.user_id WHERE m.group_id = ? ORDER BY u.user_name",
         )?;
         let rows = stmt.query_map([group], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -476,15 +479,19 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Makes the group's members exactly `users`.
-    pub fn set_members(&mut self, group: &str, users: &[String]) -> Result<(), StoreError> {
+    /// Makes the group's members exactly `users` (id, display).
+    pub fn set_members(
+        &mut self,
+        group: &str,
+        users: &[(String, Option<String>)],
+    ) -> Result<(), StoreError> {
         self.tx
             .execute("DELETE FROM members WHERE group_id = ?", [group])?;
         let mut insert = self
             .tx
-            .prepare_cached("INSERT OR IGNORE INTO members VALUES (?1, ?2)")?;
-        for u in users {
-            insert.execute([group, u])?;
+            .prepare_cached("INSERT OR IGNORE INTO members VALUES (?1, ?2, ?3)")?;
+        for (user, display) in users {
+            insert.execute(params![group, user, display])?;
         }
         Ok(())
     }
@@ -622,7 +629,7 @@ mod tests {
                 modified: String::new(),
                 body: json!({}),
             })?;
-            w.set_members("g", &["a".into()])
+            w.set_members("g", &[("a".into(), None)])
         })
         .unwrap();
         assert_eq!(
