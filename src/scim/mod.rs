@@ -140,7 +140,11 @@ fn serve(config: Config) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("listen on {listen}: {e}"))?;
-        tracing::info!(listen = %listen, "serving");
+        // The bound address (port 0 in the configuration picks a free one).
+        let bound = listener
+            .local_addr()
+            .map_err(|e| format!("listen on {listen}: {e}"))?;
+        tracing::info!(listen = %bound, "serving");
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let publishing = tokio::spawn(publish_loop(service.clone(), publisher, stopped));
         axum::serve(listener, http::router(service.clone()))

@@ -18,6 +18,7 @@ pub mod host;
 pub mod https;
 pub mod key;
 pub mod process;
+pub mod scim;
 pub mod source;
 pub mod sshd;
 
