@@ -212,6 +212,14 @@ impl Scim {
         self.launch();
     }
 
+    /// Publishes `public` as a user CA from now on (a restart: the CA of a host
+    /// built after the service).
+    pub fn trust_user_ca(&mut self, public: &Path) {
+        assert!(self.terminate().success(), "{}", self.log());
+        self.config.user_cas.push(public.to_owned());
+        self.launch();
+    }
+
     /// A request with the bearer token; the status and the JSON body (Null if none).
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
         self.request_as(Some(TOKEN), method, path, body.map(Value::to_string))

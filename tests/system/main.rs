@@ -26,6 +26,8 @@ mod nss_glibc;
 mod packaging;
 /// Roles, sudo, offboarding, shared and service accounts, `roster explain`.
 mod roles;
+/// The identity provider's changes through roster-scim to a host with sshd.
+mod scim;
 /// Certificate logins through a real sshd, Linux-PAM and glibc.
 mod sshd_login;
 /// `roster sync` against a loopback HTTPS source.
