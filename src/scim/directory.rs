@@ -607,7 +607,7 @@ fn case_exact(kind: Kind, path: &str) -> bool {
 
 /// The index a filter can be narrowed by: an `eq` every match satisfies,
 /// on an indexed column of this kind.
-fn index_hint<'f>(kind: Kind, f: &'f Filter) -> Option<(Index, &'f str)> {
+fn index_hint(kind: Kind, f: &Filter) -> Option<(Index, &str)> {
     let (path, value) = f.equality()?;
     let index = match (kind, path) {
         (_, "id") => Index::Id,

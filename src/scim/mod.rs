@@ -236,7 +236,7 @@ async fn round(s: &Arc<Service>, mut publisher: Publisher, since: Option<Instant
     let Ok((publisher, result)) = joined else {
         unreachable!("the round's panics are caught inside the task")
     };
-    let result = result.unwrap_or_else(|_| Err(publish::PublishError::Panicked));
+    let result = result.unwrap_or(Err(publish::PublishError::Panicked));
     match result {
         Ok(published) => {
             for p in &published {
