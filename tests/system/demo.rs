@@ -54,10 +54,29 @@ fn roster_demo_tells_the_whole_story_and_leaves_nothing_behind() {
         "alice's session as deploy ended ",
         "alice@127.0.0.1 'id'   (exit status 255)",
         "Invalid user alice from 127.0.0.1",
-        "== 9. The audit trail",
-        "session_start  alice    alice   127.0.0.1",
-        "session_start  deploy   alice   127.0.0.1",
-        "offboarded     alice ",
+        "== 9. The identity provider takes over: Okta provisions alice and bob over SCIM",
+        "(roster-scim serves SCIM 2.0 on http://127.0.0.1:8441/scim/v2",
+        "IdP → POST /scim/v2/Users {",
+        "     ← 201",
+        "IdP → POST /scim/v2/Groups {",
+        "roster-scim published serial ",
+        "roster: installed snapshot serial ",
+        "(exit status 0)\nuid=10000(alice) gid=10000(alice) groups=10000(alice),9999(roster-admins)\nsudo ok\n",
+        "(exit status 0)\nno sudo\n",
+        "== 10. Okta adds bob to SRE and deactivates alice: the host follows within seconds",
+        "IdP → PATCH /scim/v2/Groups/",
+        "\"op\":\"add\"",
+        "IdP → PATCH /scim/v2/Users/",
+        "\"value\":{\"active\":false}",
+        "roster: offboarded account=alice reason=\"disabled: ended ",
+        "alice's session ended ",
+        "(exit status 0)\nsudo ok\n",
+        "alice@127.0.0.1 'id'   (exit status 255)",
+        "reason=\"account is disabled\"",
+        "== 11. The audit trail",
+        "session_start    alice    alice   127.0.0.1",
+        "session_start    deploy   alice   127.0.0.1",
+        "offboarded       alice ",
         "The whole story took ",
     ];
     let mut rest: &str = &stdout;
@@ -102,6 +121,7 @@ fn assert_events_are_true(stdout: &str) {
             _ => {}
         }
     }
-    // alice ×2, bob, deploy ×2: each started and ended once.
-    assert_eq!((starts, ends, open.len()), (5, 5, 0), "{table}");
+    // alice ×2, bob, deploy ×2 from the people file; then through roster-scim alice
+    // ×2 and bob ×2: each started and ended once.
+    assert_eq!((starts, ends, open.len()), (9, 9, 0), "{table}");
 }

@@ -21,10 +21,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SSHD_DROP_IN: &str = include_str!("../../debian/sshd_config.d/roster.conf");
-const PAM_PROFILE: &str = include_str!("../../debian/pam-configs/roster");
-const SUDOERS: &str = include_str!("../../debian/sudoers.d/roster");
-const NSSWITCH_HELPER: &str = include_str!("../../debian/scripts/nsswitch-roster");
+mod idp;
+
+const SSHD_DROP_IN: &str = include_str!("../../../debian/sshd_config.d/roster.conf");
+const PAM_PROFILE: &str = include_str!("../../../debian/pam-configs/roster");
+const SUDOERS: &str = include_str!("../../../debian/sudoers.d/roster");
+const NSSWITCH_HELPER: &str = include_str!("../../../debian/scripts/nsswitch-roster");
 
 /// Debian packages the demo runs (sshd, ssh and ssh-keygen, sudo, unshare, ip).
 const NEEDED: [&str; 5] = [
@@ -453,7 +455,74 @@ impl Demo {
         // alice no longer resolves: sshd refuses before it asks roster's gate.
         self.sshd_said("Invalid user", "Invalid user alice from 127.0.0.1")?;
 
-        heading("9. The audit trail");
+        heading("9. The identity provider takes over: Okta provisions alice and bob over SCIM");
+        let idp = idp::Idp::start(
+            &self.exe,
+            &self.work.join("operator/scim"),
+            &self.work.join("operator/signing"),
+            &self.work.join("operator/ca/ca.pub"),
+        )?;
+        // roster-scim's id ledger starts where the people file's did, and alice and
+        // bob come in the same order: they get their ids, and homes, back.
+        let alice_id = idp.create_user("alice@example.com", "Alice", "Liddell")?;
+        let bob_id = idp.create_user("bob@example.com", "Bob", "Builder")?;
+        let sre = idp.create_group("SRE", &[(&alice_id, "alice@example.com")])?;
+        idp.create_group("Engineering", &[(&bob_id, "bob@example.com")])?;
+        let (serial, took) = idp.published("alice and bob", |s| {
+            idp::user(s, "alice").is_some() && idp::user(s, "bob").is_some()
+        })?;
+        println!("roster-scim published serial {serial} {took:.0?} after the last request");
+        let key = std::fs::read_to_string(self.work.join("operator/signing.pub")).map_err(io)?;
+        let config = format!(
+            "[source]\nurl = \"file://{}\"\nsigning_keys = [\"{}\"]\n\
+             [sync]\noffboard_grace = \"5s\"\n",
+            idp.snapshot.display(),
+            key.trim()
+        );
+        std::fs::write("/etc/roster/roster.toml", &config).map_err(io)?;
+        print!(
+            "/etc/roster/roster.toml (the source is now roster-scim's, same signing key):\n{config}"
+        );
+        let sync = self.roster_ok(&["sync"])?;
+        expect("the sync", &sync.stdout, "installed snapshot serial")?;
+        let login = self.ssh("alice", &alice, "id; sudo -n true && echo sudo ok")?;
+        expect_login(&login, 0, "uid=10000(alice) gid=10000(alice)")?;
+        expect_login(&login, 0, "sudo ok")?;
+        let login = self.ssh(
+            "bob",
+            &bob,
+            "sudo -n true 2>/dev/null && echo sudo ok || echo no sudo",
+        )?;
+        expect_login(&login, 0, "no sudo")?;
+
+        heading("10. Okta adds bob to SRE and deactivates alice: the host follows within seconds");
+        let session = self.open_session("alice", &alice)?;
+        println!("(alice has a session open: sleep 120)");
+        let asked = Instant::now();
+        idp.add_member(&sre, &bob_id, "bob@example.com")?;
+        idp.deactivate(&alice_id)?;
+        let (serial, took) = idp.published("bob as admin and alice disabled", |s| {
+            idp::user(s, "bob").is_some_and(|u| u["role"] == "admin")
+                && idp::user(s, "alice").is_some_and(|u| u["state"] == "disabled")
+        })?;
+        println!("roster-scim published serial {serial} {took:.0?} after the last request");
+        let sync = self.roster_ok(&["sync"])?;
+        expect("the sync", &sync.stderr, "offboarded account=alice")?;
+        let mut session = session;
+        let status = wait(&mut session, Duration::from_secs(30))
+            .ok_or_else(|| StepFailed("alice's session is still open".into()))?;
+        println!(
+            "alice's session ended {:.1?} after Okta's requests (ssh exit status {status})",
+            asked.elapsed()
+        );
+        let login = self.ssh("bob", &bob, "sudo -n true && echo sudo ok")?;
+        expect_login(&login, 0, "sudo ok")?;
+        let login = self.ssh("alice", &alice, "id")?;
+        expect_login(&login, 255, "")?;
+        self.sshd_said("principals_denied", "reason=\"account is disabled\"")?;
+        drop(idp);
+
+        heading("11. The audit trail");
         let events = self.roster_ok(&["events"])?;
         for row in [
             "session_start alice",
