@@ -31,7 +31,7 @@ pub mod snapshot;
 pub mod time;
 pub mod tools;
 
-#[cfg(feature = "scim")]
+#[cfg(feature = "scim-protocol")]
 pub mod scim;
 
 #[cfg(feature = "agent")]

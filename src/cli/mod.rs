@@ -451,6 +451,20 @@ mod tests {
     }
 
     #[test]
+    fn everything_after_scim_is_roster_scims() {
+        let words = |w: &[&str]| w.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_line("scim serve --config /etc/roster/scim.toml").unwrap(),
+            Command::Scim(words(&["serve", "--config", "/etc/roster/scim.toml"]))
+        );
+        assert_eq!(
+            parse_line("scim --help").unwrap(),
+            Command::Scim(words(&["--help"]))
+        );
+        assert_eq!(parse_line("scim").unwrap(), Command::Scim(Vec::new()));
+    }
+
+    #[test]
     fn each_command_takes_only_its_own_options() {
         assert_eq!(usage("sync --json"), "invalid option '--json'");
         assert_eq!(usage("events --cert x"), "invalid option '--cert'");

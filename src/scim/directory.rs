@@ -658,12 +658,18 @@ mod tests {
 
     #[test]
     fn the_login_is_the_lowercased_local_part_with_other_characters_made_underscores() {
-        assert_eq!(login_name("Alice.Liddell@Example.com").unwrap(), "alice_liddell");
+        assert_eq!(
+            login_name("Alice.Liddell@Example.com").unwrap(),
+            "alice_liddell"
+        );
         assert_eq!(login_name("bob").unwrap(), "bob");
         assert_eq!(login_name("o'brien+ops@x.org").unwrap(), "o_brien_ops");
         let refused = login_name("1password@example.com").unwrap_err();
         assert_eq!(refused.scim_type, Some(ScimType::InvalidValue));
-        assert!(refused.detail.contains("gives the login \"1password\""), "{refused}");
+        assert!(
+            refused.detail.contains("gives the login \"1password\""),
+            "{refused}"
+        );
         assert!(login_name(&format!("{}@x.org", "a".repeat(33))).is_err());
         assert!(login_name("@example.com").is_err());
     }
@@ -673,9 +679,15 @@ mod tests {
         let o = |v: Value| v.as_object().unwrap().clone();
         assert_eq!(gecos(&o(json!({"displayName": "Ann: Ops\n"}))), "Ann  Ops");
         assert_eq!(gecos(&o(json!({"name": {"formatted": "Dr. B"}}))), "Dr. B");
-        assert_eq!(gecos(&o(json!({"name": {"givenName": "C", "familyName": "D"}}))), "C D");
+        assert_eq!(
+            gecos(&o(json!({"name": {"givenName": "C", "familyName": "D"}}))),
+            "C D"
+        );
         assert_eq!(gecos(&o(json!({}))), "");
-        assert_eq!(gecos(&o(json!({"displayName": "é".repeat(200)}))).len(), 256);
+        assert_eq!(
+            gecos(&o(json!({"displayName": "é".repeat(200)}))).len(),
+            256
+        );
     }
 
     #[test]
@@ -683,7 +695,10 @@ mod tests {
         let body = json!({"schemas": [schema::USER], "USERNAME": "a@x", "id": "mine",
                           "meta": {}, "groups": [], "urn:x:custom": 1});
         let v = incoming(Kind::User, body).unwrap();
-        assert_eq!(v, json!({"schemas": [schema::USER], "userName": "a@x", "urn:x:custom": 1}));
+        assert_eq!(
+            v,
+            json!({"schemas": [schema::USER], "userName": "a@x", "urn:x:custom": 1})
+        );
         let e = incoming(Kind::User, json!({"userName": "a@x"})).unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax));
         assert!(incoming(Kind::Group, json!([])).is_err());
@@ -702,7 +717,9 @@ mod tests {
     fn attributes_and_excluded_attributes_keep_id_and_schemas() {
         let v = json!({"id": "1", "schemas": [], "userName": "a", "name": {"givenName": "A"}, "emails": []});
         let only = ListQuery {
-            attributes: Some("userName, urn:ietf:params:scim:schemas:core:2.0:User:name.givenName".into()),
+            attributes: Some(
+                "userName, urn:ietf:params:scim:schemas:core:2.0:User:name.givenName".into(),
+            ),
             ..ListQuery::default()
         };
         assert_eq!(
