@@ -17,11 +17,11 @@ build: deps
 demo: build
 	target/debug/roster demo
 
-# The three Debian packages (roster, libnss-roster, libpam-roster) in
+# The four Debian packages (roster, libnss-roster, libpam-roster, roster-scim) in
 # target/debian/, built with dpkg-buildpackage and checked with lintian.
 DEB_VERSION = $(shell dpkg-parsechangelog -S Version)
 DEB_ARCH = $(shell dpkg --print-architecture)
-DEB_OUT = $(foreach p,roster libnss-roster libpam-roster,../$(p)_$(DEB_VERSION)_$(DEB_ARCH).deb ../$(p)-dbgsym_$(DEB_VERSION)_$(DEB_ARCH).deb) \
+DEB_OUT = $(foreach p,roster libnss-roster libpam-roster roster-scim,../$(p)_$(DEB_VERSION)_$(DEB_ARCH).deb ../$(p)-dbgsym_$(DEB_VERSION)_$(DEB_ARCH).deb) \
 	../roster_$(DEB_VERSION)_$(DEB_ARCH).buildinfo ../roster_$(DEB_VERSION)_$(DEB_ARCH).changes
 deb: deps
 	dpkg-buildpackage -us -uc -b

@@ -167,7 +167,7 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
     let root = Throwaway::new("lifecycle", &debs);
     let before = root.ok(LISTING);
 
-    // Install: dpkg -i of the three packages at once.
+    // Install: dpkg -i of the four packages at once.
     let install = root.ok("dpkg -i /tmp/debs/*.deb");
     assert!(
         !install.contains("roster: sshd"),
@@ -216,6 +216,18 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
         ""
     );
     root.ok("test -L /etc/systemd/system/multi-user.target.wants/roster.service");
+    // The SCIM service's unit: valid, and neither enabled nor started (it
+    // cannot run before scim.toml and its keys are set up).
+    assert_eq!(
+        root.ok("systemd-analyze verify /lib/systemd/system/roster-scim.service 2>&1"),
+        ""
+    );
+    assert_eq!(
+        root.run("ls /etc/systemd/system/*.wants/ | grep roster-scim")
+            .0,
+        1,
+        "roster-scim.service is enabled"
+    );
 
     // Files, owners and modes; the gate's system user; the ldconfig trigger ran.
     assert_eq!(
@@ -245,6 +257,53 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
         root.ok("ldconfig -p").contains(
             "libnss_roster.so.2 (libc6,x86-64) => /lib/x86_64-linux-gnu/libnss_roster.so.2"
         )
+    );
+
+    // roster-scim: its binary runs (directly and as `roster scim`), its
+    // configuration is a conffile, its user exists with its state as home,
+    // and the key directory is closed to all but root and that user.
+    let hello = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\n";
+    assert_eq!(root.ok("echo hello | roster-scim hash-token"), hello);
+    assert_eq!(root.ok("echo hello | roster scim hash-token"), hello);
+    assert_eq!(
+        root.ok(
+            "stat -c '%a %U:%G %n' /usr/sbin/roster-scim /etc/roster/scim.toml \
+             /lib/systemd/system/roster-scim.service /etc/roster/scim"
+        ),
+        "755 root:root /usr/sbin/roster-scim\n\
+         644 root:root /etc/roster/scim.toml\n\
+         644 root:root /lib/systemd/system/roster-scim.service\n\
+         750 root:roster-scim /etc/roster/scim\n"
+    );
+    assert!(
+        root.ok("dpkg-query -W -f '${Conffiles}' roster-scim")
+            .contains(" /etc/roster/scim.toml "),
+        "scim.toml is not a conffile"
+    );
+    let service = root.ok("getent passwd roster-scim");
+    assert!(
+        service.starts_with("roster-scim:x:")
+            && service
+                .ends_with(":roster SCIM service,,,:/var/lib/roster-scim:/usr/sbin/nologin\n"),
+        "{service}"
+    );
+    let uid: u32 = service.split(':').nth(2).unwrap().parse().unwrap();
+    assert!((100..1000).contains(&uid), "a system uid: {service}");
+    root.ok("getent group roster-scim");
+    // The hosts' roster holds no SCIM service: no SQLite in it. The binaries
+    // are stripped, so no symbol names are left to look for; SQLite's file
+    // header magic is, as the same grep on roster-scim shows.
+    assert_eq!(
+        root.run("grep -c 'SQLite format 3' /usr/sbin/roster"),
+        (1, "0\n".into())
+    );
+    assert_eq!(
+        root.ok("grep -c 'SQLite format 3' /usr/sbin/roster-scim"),
+        "1\n"
+    );
+    assert_eq!(
+        root.run("grep -c -e tokio -e axum /usr/sbin/roster"),
+        (1, "0\n".into())
     );
 
     // As installed, roster is not configured and says so.
@@ -282,7 +341,7 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
     assert_eq!(root.ok("getent passwd alice | cut -d: -f1"), "alice\n");
 
     // Removing (not purging) takes roster out of NSS, PAM, sshd and sudo at once.
-    root.ok("dpkg -r roster libnss-roster libpam-roster");
+    root.ok("dpkg -r roster libnss-roster libpam-roster roster-scim");
     assert_eq!(
         root.ok("cat /etc/nsswitch.conf"),
         fs::read_to_string("/etc/nsswitch.conf").unwrap()
@@ -318,8 +377,8 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
     assert_eq!(root.ok("getent passwd alice | cut -d: -f1"), "alice\n");
 
     // Purge: nsswitch.conf, /etc/pam.d and /etc/ssh are byte for byte as before,
-    // and roster's state, logs and configuration are gone.
-    root.ok("apt-get purge -y -q roster libnss-roster libpam-roster");
+    // and roster's and roster-scim's state, logs and configuration are gone.
+    root.ok("apt-get purge -y -q roster libnss-roster libpam-roster roster-scim");
     assert_eq!(root.ok(LISTING), before, "purge left a trace in /etc");
     for gone in [
         "/etc/roster",
@@ -330,6 +389,9 @@ fn packages_install_configure_reinstall_remove_and_purge_without_a_trace() {
         "/etc/sudoers.d/roster-entitlements",
         "/usr/sbin/roster",
         "/lib/x86_64-linux-gnu/libnss_roster.so.2",
+        "/usr/sbin/roster-scim",
+        "/var/lib/roster-scim",
+        "/lib/systemd/system/roster-scim.service",
     ] {
         assert_eq!(
             root.run(&format!("test -e {gone}")).0,

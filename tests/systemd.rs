@@ -72,7 +72,7 @@ fn the_shipped_unit_syncs_and_offboards_under_a_real_systemd() {
         c.console()
     );
 
-    // apt installs the three packages with what debootstrap put in: no network needed.
+    // apt installs the four packages with what debootstrap put in: no network needed.
     let install = c.ok(
         "echo 'man-db man-db/auto-update boolean false' | debconf-set-selections\n\
          apt-get install -y --no-install-recommends /root/debs/*.deb",

@@ -691,9 +691,9 @@ pub fn snapshot_json_with(
 // --- The packages `make deb` built ---
 
 /// The binary packages roster builds.
-pub const PACKAGES: [&str; 3] = ["roster", "libnss-roster", "libpam-roster"];
+pub const PACKAGES: [&str; 4] = ["roster", "libnss-roster", "libpam-roster", "roster-scim"];
 
-/// The three .deb files `make deb` left in target/debian/ (not the -dbgsym ones).
+/// The four .deb files `make deb` left in target/debian/ (not the -dbgsym ones).
 pub fn debs() -> Vec<PathBuf> {
     let dir = workspace_dir().join("target/debian");
     let debs: Vec<PathBuf> = fs::read_dir(&dir)
