@@ -15,11 +15,17 @@ use std::path::{Path, PathBuf};
 pub struct Staged {
     tmp: Option<PathBuf>,
     path: PathBuf,
+    /// fsync the file and, on commit, its directory.
+    durable: bool,
 }
 
 /// Writes `bytes` to a temporary file beside `path`, with `mode` (and the
 /// caller's owner: root when the agent runs it), and fsyncs it.
 pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
+    stage_as(path, bytes, mode, true)
+}
+
+fn stage_as(path: &Path, bytes: &[u8], mode: u32, durable: bool) -> io::Result<Staged> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::other("path has no file name"))?;
@@ -29,6 +35,7 @@ pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
     let staged = Staged {
         tmp: Some(dir_of(path).join(tmp_name)),
         path: path.to_owned(),
+        durable,
     };
     let tmp = staged.tmp.as_deref().unwrap_or(path);
     let mut f = OpenOptions::new()
@@ -39,7 +46,9 @@ pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> io::Result<Staged> {
     f.write_all(bytes)?;
     // create_new's mode is filtered by the umask; set it exactly.
     f.set_permissions(fs::Permissions::from_mode(mode))?;
-    f.sync_all()?;
+    if durable {
+        f.sync_all()?;
+    }
     Ok(staged)
 }
 
@@ -86,7 +95,10 @@ impl Staged {
             let _ = fs::remove_file(&tmp);
             return Err(e);
         }
-        File::open(dir_of(&self.path))?.sync_all()
+        match self.durable {
+            true => File::open(dir_of(&self.path))?.sync_all(),
+            false => Ok(()),
+        }
     }
 }
 
@@ -251,6 +263,16 @@ pub fn read_text(path: &Path) -> Result<String, FileError> {
         path: path.to_owned(),
         problem: FileProblem::NotUtf8,
     })
+}
+
+/// Replaces `path` atomically for its readers (they see the old file or the
+/// new one, whole) but without fsync: for files that are made again after a
+/// crash, whose every fsync would only slow down their writer (roster-scim
+/// publishes every project again when it starts).
+pub fn replace_for_readers(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
+    stage_as(path, bytes, mode, false)
+        .and_then(Staged::commit)
+        .map_err(|e| FileError::io(path, e))
 }
 
 /// [`write_atomic`], with the path in the error.

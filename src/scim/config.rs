@@ -242,7 +242,7 @@ fn default_heartbeat() -> String {
     "1h".into()
 }
 fn default_coalesce() -> String {
-    "200ms".into()
+    "50ms".into()
 }
 fn default_max_body() -> usize {
     1 << 20
@@ -521,7 +521,7 @@ mod tests {
         assert_eq!(c.base_url, "https://scim.example.com/scim/v2");
         assert_eq!(
             (c.valid_for_secs, c.heartbeat_secs, c.coalesce_ms),
-            (7 * 86400, 3600, 200)
+            (7 * 86400, 3600, 50)
         );
         assert_eq!(c.limits.max_body_bytes, 1 << 20);
         assert_eq!(c.accounts.first_id, 10_000);

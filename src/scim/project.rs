@@ -6,7 +6,7 @@
 //! A deactivated person is published as disabled, so hosts end their
 //! sessions; a deleted one is absent.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::config::{Accounts, Project};
 use super::store::{Person, Query, StoreError};
@@ -18,7 +18,7 @@ use crate::time::{UnixTime, format_rfc3339};
 /// Everything the projects are computed from, read in one transaction.
 pub struct People {
     pub users: Vec<Person>,
-    /// user id → the displayNames of the IdP groups they are in.
+    /// user id → the displayNames of the IdP groups they are in, lowercased.
     pub groups_of: HashMap<String, BTreeSet<String>>,
     /// ledger ids of POSIX groups (`group:NAME`) and shared accounts (`shared:NAME`).
     pub ids: HashMap<String, u32>,
@@ -28,7 +28,10 @@ impl People {
     pub fn read(q: &impl Query, projects: &[(&str, &Project)]) -> Result<People, StoreError> {
         let mut groups_of: HashMap<String, BTreeSet<String>> = HashMap::new();
         for (group, user) in q.memberships()? {
-            groups_of.entry(user).or_default().insert(group);
+            groups_of
+                .entry(user)
+                .or_default()
+                .insert(group.to_lowercase());
         }
         let mut ids = HashMap::new();
         for (_, p) in projects {
@@ -67,34 +70,38 @@ pub fn contents(
     accounts: &Accounts,
     user_cas: &[String],
 ) -> Result<Contents, String> {
-    let idp: BTreeSet<&str> = project.idp_groups().collect();
-    let in_any = |theirs: &BTreeSet<String>, wanted: &[String]| {
-        wanted
-            .iter()
-            .any(|w| theirs.iter().any(|t| t.eq_ignore_ascii_case(w)))
+    // Every comparison is of lowercased names, through sets: a project may
+    // name a thousand groups and a person be in dozens.
+    let set =
+        |names: &[String]| -> HashSet<String> { names.iter().map(|n| n.to_lowercase()).collect() };
+    let idp: HashSet<String> = project.idp_groups().map(str::to_lowercase).collect();
+    let (admins, users) = (set(&project.admins), set(&project.users));
+    let posix: Vec<(&str, HashSet<String>)> = project
+        .groups
+        .iter()
+        .map(|(name, from)| (name.as_str(), set(from)))
+        .collect();
+    let in_any = |theirs: &BTreeSet<String>, wanted: &HashSet<String>| {
+        theirs.iter().any(|t| wanted.contains(t))
     };
     let empty = BTreeSet::new();
     let mut persons = Vec::new();
     for u in &people.users {
         let theirs = people.groups_of.get(&u.id).unwrap_or(&empty);
-        if !theirs
-            .iter()
-            .any(|t| idp.iter().any(|i| i.eq_ignore_ascii_case(t)))
-        {
+        if !in_any(theirs, &idp) {
             continue;
         }
-        let role = if in_any(theirs, &project.admins) {
+        let role = if in_any(theirs, &admins) {
             Role::Admin
-        } else if in_any(theirs, &project.users) {
+        } else if in_any(theirs, &users) {
             Role::User
         } else {
             Role::None
         };
-        let groups = project
-            .groups
+        let groups = posix
             .iter()
             .filter(|(_, from)| in_any(theirs, from))
-            .map(|(posix, _)| posix.as_str())
+            .map(|(name, _)| *name)
             .collect();
         persons.push((
             u,
@@ -117,6 +124,7 @@ pub fn contents(
     }
     let mut accounts_out: Vec<Account<'_>> = Vec::new();
     for s in &project.shared {
+        let allowed = set(&s.persons);
         let id = people
             .ids
             .get(&format!("shared:{}", s.account))
@@ -132,7 +140,7 @@ pub fn contents(
             groups: Vec::new(),
             persons: persons
                 .iter()
-                .filter(|(_, theirs, _)| in_any(theirs, &s.persons))
+                .filter(|(_, theirs, _)| in_any(theirs, &allowed))
                 .map(|(u, _, _)| u.login.as_str())
                 .collect(),
         });
@@ -213,7 +221,7 @@ mod tests {
     }
 
     fn people() -> People {
-        let member = |groups: &[&str]| groups.iter().map(|g| g.to_string()).collect();
+        let member = |groups: &[&str]| groups.iter().map(|g| g.to_lowercase()).collect();
         People {
             users: vec![
                 user("1", "alice", 10_000, true),

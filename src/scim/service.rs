@@ -201,6 +201,7 @@ async fn publish_loop(
 
 /// One publication round on the blocking pool; logs and counts it.
 async fn round(s: &Arc<Service>, mut publisher: Publisher, since: Option<Instant>) -> Publisher {
+    let started = Instant::now();
     let service = s.clone();
     let joined = tokio::task::spawn_blocking(move || {
         // A panic in a round is a bug; the service keeps answering and
@@ -219,7 +220,7 @@ async fn round(s: &Arc<Service>, mut publisher: Publisher, since: Option<Instant
         Ok(published) => {
             for p in &published {
                 s.metrics.published(&p.project, p.users, p.serial);
-                tracing::info!(project = %p.project, serial = p.serial, users = p.users, bytes = p.bytes, heartbeat = p.heartbeat, "published");
+                tracing::info!(project = %p.project, serial = p.serial, users = p.users, bytes = p.bytes, heartbeat = p.heartbeat, round_ms = started.elapsed().as_millis() as u64, "published");
             }
             if let (Some(t), false) = (since, published.is_empty()) {
                 s.metrics.publish_latency(t.elapsed().as_secs_f64());
