@@ -90,36 +90,47 @@ impl Directory<'_> {
             Some(f) => Some(filter::parse(f)?),
             None => None,
         };
-        let hint = filter.as_ref().and_then(|f| index_hint(kind, f));
-        let r = store.read();
-        let mut found: Vec<Value> = Vec::new();
-        match kind {
-            Kind::User => {
-                for u in r.users(hint)? {
-                    found.push(self.render_user(&r, &u)?);
-                }
-            }
-            Kind::Group => {
-                for g in r.groups(hint)? {
-                    found.push(self.render_group(&r, &g)?);
-                }
-            }
-        }
-        if let Some(f) = &filter {
-            found.retain(|v| f.matches(v, &|path| case_exact(kind, path)));
-        }
-        let total = found.len();
         let start = q.start_index.unwrap_or(1).max(1) as usize;
         let count = q
             .count
             .unwrap_or(limits.max_results as i64)
             .clamp(0, limits.max_results as i64) as usize;
-        let page: Vec<Value> = found
-            .into_iter()
-            .skip(start - 1)
-            .take(count)
-            .map(|v| project_attributes(v, q))
-            .collect();
+        let r = store.read();
+        let render = |page: Option<(usize, usize)>, hint| -> Result<Vec<Value>, ScimError> {
+            match kind {
+                Kind::User => r
+                    .users(hint, page)?
+                    .iter()
+                    .map(|u| self.render_user(&r, u))
+                    .collect(),
+                Kind::Group => r
+                    .groups(hint, page)?
+                    .iter()
+                    .map(|g| self.render_group(&r, g))
+                    .collect(),
+            }
+        };
+        // Without a filter the database pages; with one, the matches are
+        // found (narrowed by an index where the filter allows) and paged here.
+        let (total, page) = match &filter {
+            None => {
+                let table = match kind {
+                    Kind::User => Table::Users,
+                    Kind::Group => Table::Groups,
+                };
+                (r.count(table)?, render(Some((start - 1, count)), None)?)
+            }
+            Some(f) => {
+                let mut found = render(None, index_hint(kind, f))?;
+                found.retain(|v| f.matches(v, &|path| case_exact(kind, path)));
+                let total = found.len();
+                (
+                    total,
+                    found.into_iter().skip(start - 1).take(count).collect(),
+                )
+            }
+        };
+        let page: Vec<Value> = page.into_iter().map(|v| project_attributes(v, q)).collect();
         Ok(json!({
             "schemas": [LIST_RESPONSE],
             "totalResults": total,

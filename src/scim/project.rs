@@ -179,17 +179,23 @@ pub fn contents(
     })
 }
 
-/// `document` as published: `serial`, issued at `now`, valid for `valid_for`.
+/// The JSON of `document` as published: `serial`, issued at `now`, valid
+/// for `valid_for` (`None` past the year 9999). `document` is left as it
+/// was, contents only, for the next round to compare with.
 pub fn issue(
-    mut document: Document<'static>,
+    document: &mut Document<'static>,
     serial: u64,
     now: UnixTime,
     valid_for: u64,
-) -> Option<Document<'static>> {
+) -> Option<Vec<u8>> {
     document.valid_until = compose::valid_until(now, valid_for)?;
     document.issued_at = format_rfc3339(now);
     document.serial = serial;
-    Some(document)
+    let json = serde_json::to_vec(&*document).unwrap_or_default();
+    document.valid_until.clear();
+    document.issued_at.clear();
+    document.serial = 0;
+    Some(json)
 }
 
 #[cfg(test)]
@@ -289,8 +295,13 @@ mod tests {
     fn the_issued_document_is_one_hosts_accept_whole() {
         let c = contents(&project(), &people(), &accounts(), &[]).unwrap();
         let now = 1_796_000_000;
-        let doc = issue(c.document, 7, now, 86_400).unwrap();
-        let json = serde_json::to_vec(&doc).unwrap();
+        let mut doc = c.document;
+        let json = issue(&mut doc, 7, now, 86_400).unwrap();
+        assert_eq!(
+            (doc.serial, doc.issued_at.as_str()),
+            (0, ""),
+            "left as it was"
+        );
         let local = LocalTables::parse("", "", "/bin/bash\n");
         let v = validate(&json, &Policy::default(), &local, now).unwrap();
         assert!(v.findings.is_empty(), "{:?}", v.findings);

@@ -8,7 +8,6 @@
 //! reserved in the database before the files are written: it never goes
 //! back, across restarts and crashes alike.
 
-use sha2::{Digest, Sha256};
 use ssh_key::PrivateKey;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +16,7 @@ use super::config::Config;
 use super::project::{self, People};
 use super::store::{Query, Store, StoreError};
 use crate::install::{FileError, replace_for_readers};
+use crate::snapshot::schema::Document;
 use crate::snapshot::signature;
 use crate::time::UnixTime;
 
@@ -70,9 +70,10 @@ impl From<FileError> for PublishError {
     }
 }
 
-/// What was last published for a project: its contents' digest and when.
+/// What was last published for a project: its contents (serial and times
+/// aside), to compare the next round's with, and when.
 struct Last {
-    digest: [u8; 32],
+    contents: Document<'static>,
     at: UnixTime,
 }
 
@@ -144,10 +145,8 @@ impl Publisher {
                     project: name.to_owned(),
                     problem,
                 })?;
-            let digest: [u8; 32] =
-                Sha256::digest(serde_json::to_vec(&contents.document).unwrap_or_default()).into();
             let heartbeat = match self.last.get(name) {
-                Some(last) if last.digest == digest => {
+                Some(last) if last.contents == contents.document => {
                     if now.saturating_sub(last.at) < config.heartbeat_secs as UnixTime {
                         continue;
                     }
@@ -161,15 +160,21 @@ impl Publisher {
                 // still publishes above what the hosts have seen.
                 store.next_serial(name, u64::try_from(now).unwrap_or(0))?
             };
-            let document = project::issue(contents.document, serial, now, config.valid_for_secs)
-                .ok_or(PublishError::Validity)?;
+            let mut document = contents.document;
             // Compact: a third smaller than pretty at 100,000 users, for
             // every host's download.
-            let mut json = serde_json::to_vec(&document).unwrap_or_default();
+            let mut json = project::issue(&mut document, serial, now, config.valid_for_secs)
+                .ok_or(PublishError::Validity)?;
             json.push(b'\n');
             let sig = signature::sign(&self.key, &json).map_err(PublishError::Sign)?;
             write_pair(&config.publish.join(name), &json, sig.as_bytes())?;
-            self.last.insert(name.to_owned(), Last { digest, at: now });
+            self.last.insert(
+                name.to_owned(),
+                Last {
+                    contents: document,
+                    at: now,
+                },
+            );
             out.push(Published {
                 project: name.to_owned(),
                 serial,

@@ -239,6 +239,16 @@ pub struct Writer<'a> {
     tx: Transaction<'a>,
 }
 
+/// The value, limit and offset of a [`Query::users`] or [`Query::groups`].
+fn page_params(by: Option<(Index, &str)>, page: Option<(usize, usize)>) -> (String, i64, i64) {
+    let (offset, limit) = page.map_or((0, -1), |(o, l)| (o as i64, l as i64));
+    (
+        by.map_or(String::new(), |(_, v)| v.to_owned()),
+        limit,
+        offset,
+    )
+}
+
 const USER_COLUMNS: &str =
     "id, user_name, login, external_id, uid, active, gecos, created, modified, body";
 const GROUP_COLUMNS: &str = "id, display_name, external_id, created, modified, body";
@@ -290,36 +300,55 @@ pub trait Query {
         Ok(self.conn().query_row(&sql, [id], group_row).optional()?)
     }
 
-    /// Users in creation order; `by` narrows to an indexed value.
-    fn users(&self, by: Option<(Index, &str)>) -> Result<Vec<UserRow>, StoreError> {
-        let (condition, value) = match by {
-            None => ("1", ""),
-            Some((Index::Id, v)) => ("id = ?1", v),
-            Some((Index::UserName, v)) => ("user_name = ?1", v),
-            Some((Index::ExternalId, v)) => ("external_id = ?1", v),
-            Some((Index::DisplayName, _)) => return self.users(None),
+    /// Users in creation order; `by` narrows to an indexed value, `page`
+    /// to `(offset, limit)`.
+    fn users(
+        &self,
+        by: Option<(Index, &str)>,
+        page: Option<(usize, usize)>,
+    ) -> Result<Vec<UserRow>, StoreError> {
+        let condition = match by {
+            None | Some((Index::DisplayName, _)) => "?1 = ?1",
+            Some((Index::Id, _)) => "id = ?1",
+            Some((Index::UserName, _)) => "user_name = ?1",
+            Some((Index::ExternalId, _)) => "external_id = ?1",
         };
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE {condition} {} ORDER BY rowid",
-            if by.is_none() { "AND ?1 = ''" } else { "" }
+            "SELECT {USER_COLUMNS} FROM users WHERE {condition} ORDER BY rowid LIMIT ?2 OFFSET ?3"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([value], user_row)?;
+        let rows = stmt.query_map(page_params(by, page), user_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn groups(&self, by: Option<(Index, &str)>) -> Result<Vec<GroupRow>, StoreError> {
-        let (condition, value) = match by {
-            None => ("?1 = ''", ""),
-            Some((Index::Id, v)) => ("id = ?1", v),
-            Some((Index::DisplayName, v)) => ("display_name = ?1 COLLATE NOCASE", v),
-            Some((Index::ExternalId, v)) => ("external_id = ?1", v),
-            Some((Index::UserName, _)) => ("?1 = ''", ""),
+    /// Groups, as [`Query::users`].
+    fn groups(
+        &self,
+        by: Option<(Index, &str)>,
+        page: Option<(usize, usize)>,
+    ) -> Result<Vec<GroupRow>, StoreError> {
+        let condition = match by {
+            None | Some((Index::UserName, _)) => "?1 = ?1",
+            Some((Index::Id, _)) => "id = ?1",
+            Some((Index::DisplayName, _)) => "display_name = ?1 COLLATE NOCASE",
+            Some((Index::ExternalId, _)) => "external_id = ?1",
         };
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE {condition} ORDER BY rowid");
+        let sql = format!(
+            "SELECT {GROUP_COLUMNS} FROM groups WHERE {condition} ORDER BY rowid LIMIT ?2 OFFSET ?3"
+        );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map([value], group_row)?;
+        let rows = stmt.query_map(page_params(by, page), group_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many rows `table` has.
+    fn count(&self, table: Table) -> Result<usize, StoreError> {
+        let sql = match table {
+            Table::Users => "SELECT count(*) FROM users",
+            Table::Groups => "SELECT count(*) FROM groups",
+        };
+        let n: i64 = self.conn().query_row(sql, [], |r| r.get(0))?;
+        Ok(n as usize)
     }
 
     /// Every user, as a snapshot needs them, in creation order.
@@ -641,7 +670,7 @@ mod tests {
         assert_eq!(s.read().change().unwrap(), 2);
         assert_eq!(
             s.read()
-                .groups(Some((Index::DisplayName, "sre")))
+                .groups(Some((Index::DisplayName, "sre")), None)
                 .unwrap()
                 .len(),
             1
