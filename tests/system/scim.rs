@@ -51,6 +51,19 @@ const ENTRA: Dialect = Dialect {
     left: (None, "removed from the snapshot: ended "),
 };
 
+/// Entra ID without `?aadOptscim062020`: capitalised ops and booleans as strings.
+const ENTRA_DISABLING: Dialect = Dialect {
+    name: "entra (disabling)",
+    add_member: |id| patch_op(json!([{"op": "Add", "path": "members", "value": [{"value": id}]}])),
+    // Blocked sign-in, or the soft delete: `"Replace"` `active` `"False"`.
+    leave: ("PATCH", || {
+        Some(patch_op(
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        ))
+    }),
+    left: (Some("disabled"), "disabled: ended "),
+};
+
 fn id_of(v: &Value) -> String {
     v["id"]
         .as_str()
@@ -66,6 +79,11 @@ fn okta_adds_bob_to_the_admins_and_deactivating_alice_ends_her_session() {
 #[test]
 fn entra_adds_bob_to_the_admins_and_deleting_alice_ends_her_session() {
     the_idp_adds_bob_to_the_admins_and_alice_leaves(&ENTRA);
+}
+
+#[test]
+fn entra_adds_bob_to_the_admins_and_disabling_alice_with_a_string_false_ends_her_session() {
+    the_idp_adds_bob_to_the_admins_and_alice_leaves(&ENTRA_DISABLING);
 }
 
 fn the_idp_adds_bob_to_the_admins_and_alice_leaves(idp: &Dialect) {
