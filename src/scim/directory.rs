@@ -283,10 +283,12 @@ impl Directory<'_> {
         stamp: &str,
         new: bool,
     ) -> Result<(), ScimError> {
-        let mut body = incoming(Kind::User, body)?;
-        let o = object(&mut body);
-        let user_name = required_string(o, "userName")?;
-        let external_id = optional_string(o, "externalId")?;
+        let Incoming {
+            mut attributes,
+            name: user_name,
+            external_id,
+        } = incoming(Kind::User, body)?;
+        let o = &mut attributes;
         // Absent means active (the hosts need a state); kept as sent, with
         // Entra's "True"/"False" as booleans.
         let active = match o.get("active") {
@@ -337,10 +339,7 @@ impl Directory<'_> {
             )?
             .ok_or_else(|| ScimError::status(507, "the id ledger has run out of ids"))?;
         self.hosts_accept(&login, uid, &gecos)?;
-        let created = match &existing {
-            Some(u) if !new => u.created.clone(),
-            _ => stamp.to_owned(),
-        };
+        let created = created(existing.map(|u| u.created), new, stamp);
         w.put_user(&UserRow {
             id: id.to_owned(),
             user_name,
@@ -351,7 +350,7 @@ impl Directory<'_> {
             gecos,
             created,
             modified: stamp.to_owned(),
-            body,
+            body: Value::Object(attributes),
         })?;
         Ok(())
     }
@@ -364,10 +363,12 @@ impl Directory<'_> {
         stamp: &str,
         new: bool,
     ) -> Result<(), ScimError> {
-        let mut body = incoming(Kind::Group, body)?;
-        let o = object(&mut body);
-        let display_name = required_string(o, "displayName")?;
-        let external_id = optional_string(o, "externalId")?;
+        let Incoming {
+            mut attributes,
+            name: display_name,
+            external_id,
+        } = incoming(Kind::Group, body)?;
+        let o = &mut attributes;
         let members = match o.remove("members") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(list)) => list,
@@ -406,17 +407,14 @@ impl Directory<'_> {
             let display = m.get("display").and_then(Value::as_str).map(str::to_owned);
             ids.push((value.to_owned(), display));
         }
-        let created = match w.group(id)? {
-            Some(g) if !new => g.created,
-            _ => stamp.to_owned(),
-        };
+        let created = created(w.group(id)?.map(|g| g.created), new, stamp);
         w.put_group(&GroupRow {
             id: id.to_owned(),
             display_name,
             external_id,
             created,
             modified: stamp.to_owned(),
-            body,
+            body: Value::Object(attributes),
         })?;
         w.set_members(id, &ids)?;
         Ok(())
@@ -532,10 +530,19 @@ fn gecos(o: &Map<String, Value>) -> String {
     clean
 }
 
-/// A request body as stored: an object naming the resource's core schema,
-/// its attribute names in the schema's spelling, without what the service
-/// sets (`id`, `meta`, and a user's `groups`).
-fn incoming(kind: Kind, mut body: Value) -> Result<Value, ScimError> {
+/// A request body as it is stored, and what names the resource.
+#[derive(Debug)]
+struct Incoming {
+    /// The body's attributes in the schema's spelling, without what the
+    /// service sets (`id`, `meta`, and a user's `groups`); its `schemas`
+    /// names the resource's core schema.
+    attributes: Map<String, Value>,
+    /// `userName`, or a group's `displayName`: required, not blank.
+    name: String,
+    external_id: Option<String>,
+}
+
+fn incoming(kind: Kind, mut body: Value) -> Result<Incoming, ScimError> {
     let Value::Object(o) = &mut body else {
         return Err(ScimError::new(
             ScimType::InvalidSyntax,
@@ -566,7 +573,24 @@ fn incoming(kind: Kind, mut body: Value) -> Result<Value, ScimError> {
         }
         out.insert(canonical, value);
     }
-    Ok(Value::Object(out))
+    let naming = match kind {
+        Kind::User => "userName",
+        Kind::Group => "displayName",
+    };
+    Ok(Incoming {
+        name: required_string(&out, naming)?,
+        external_id: optional_string(&out, "externalId")?,
+        attributes: out,
+    })
+}
+
+/// When a resource was created: now for a POST or a PUT that creates it,
+/// else when it first was.
+fn created(existing: Option<String>, new: bool, stamp: &str) -> String {
+    match existing {
+        Some(created) if !new => created,
+        _ => stamp.to_owned(),
+    }
 }
 
 fn object(v: &mut Value) -> &mut Map<String, Value> {
@@ -707,9 +731,10 @@ mod tests {
                           "meta": {}, "groups": [], "urn:x:custom": 1});
         let v = incoming(Kind::User, body).unwrap();
         assert_eq!(
-            v,
+            Value::Object(v.attributes),
             json!({"schemas": [schema::USER], "userName": "a@x", "urn:x:custom": 1})
         );
+        assert_eq!((v.name.as_str(), v.external_id), ("a@x", None));
         let e = incoming(Kind::User, json!({"userName": "a@x"})).unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax));
         assert!(incoming(Kind::Group, json!([])).is_err());
