@@ -565,6 +565,9 @@ events = \"/t/events.jsonl\"\n",
         );
         assert_eq!(c.source.signing_keys.len(), 1);
         assert_eq!(c.state_dir, Path::new("/var/lib/roster"));
+        assert_eq!(c.metrics.as_deref(), Some(Path::new(paths::METRICS)));
+        let off = configured.replace("\n#metrics = ", "\nmetrics = \"\"\n#");
+        assert_eq!(Config::parse(&off, "web-01").unwrap().metrics, None);
     }
 
     #[test]

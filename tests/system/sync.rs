@@ -78,7 +78,7 @@ fn snapshot(serial: u64) -> String {
 
 /// The armored signature with one base64 character changed, 10 characters before the end
 /// of the body: inside the signature bytes, which end the SSHSIG blob.
-fn flip_signature_byte(sig: &[u8]) -> Vec<u8> {
+pub(crate) fn flip_signature_byte(sig: &[u8]) -> Vec<u8> {
     let text = std::str::from_utf8(sig).unwrap();
     let mut i = text.find("-----END").expect("armored signature");
     let mut bytes = sig.to_vec();
