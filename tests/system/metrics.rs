@@ -93,6 +93,12 @@ fn now() -> f64 {
         .as_secs() as f64
 }
 
+/// The `roster_` samples node_exporter serves from the textfiles in `dir`, which it
+/// must have read without error.
+pub(crate) fn scrape_roster(dir: &Path) -> BTreeMap<String, f64> {
+    roster_samples(&NodeExporter::start(dir).scrape())
+}
+
 /// The `roster_` samples and node_exporter's verdict on the file.
 fn roster_samples(all: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     assert_eq!(
@@ -148,7 +154,7 @@ fn node_exporter_serves_the_sync_metrics_and_counts_a_bad_signature() {
     assert!(steps[1].stderr.contains("signature"), "{:#?}", steps[1]);
 
     let issued_at = roster::time::parse_rfc3339(issued).unwrap() as f64;
-    let good = roster_samples(&NodeExporter::start(&good_dir).scrape());
+    let good = scrape_roster(&good_dir);
     assert_eq!(good["roster_snapshot_serial"], 1.0, "{good:#?}");
     assert_eq!(good["roster_snapshot_issued_timestamp_seconds"], issued_at);
     assert_eq!(good["roster_snapshot_users"], 1.0);
@@ -170,7 +176,7 @@ fn node_exporter_serves_the_sync_metrics_and_counts_a_bad_signature() {
         0.0
     );
 
-    let failed = roster_samples(&NodeExporter::start(&bad_dir).scrape());
+    let failed = scrape_roster(&bad_dir);
     assert_eq!(failed["roster_snapshot_serial"], 1.0, "{failed:#?}");
     assert_eq!(
         failed["roster_sync_failures_total{reason=\"signature\"}"],
