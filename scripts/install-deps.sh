@@ -16,8 +16,10 @@ set -eu
 # a Debian 12 root booted with systemd-nspawn runs the shipped agent unit under
 # a real systemd); fuzz: g++ (libfuzzer-sys builds libFuzzer); scim: python3
 # and python3-venv (Debian's python3 has no ensurepip without it, so
-# `python3 -m venv` fails) for the scim2-tester venv below.
-packages="libpam0g-dev gcc g++ libc6-dev make util-linux procps openssh-client openssh-server iproute2 sudo systemd debhelper lintian pamtester debootstrap systemd-container python3 python3-venv"
+# `python3 -m venv` fails) for the scim2-tester venv below; metrics:
+# prometheus-node-exporter (tests/system/metrics.rs runs its binary on
+# loopback, as a child; the package's own service is never used).
+packages="libpam0g-dev gcc g++ libc6-dev make util-linux procps openssh-client openssh-server iproute2 sudo systemd debhelper lintian pamtester debootstrap systemd-container python3 python3-venv prometheus-node-exporter"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -37,6 +37,9 @@ pub const EVENTS: &str = "/var/log/roster/events.jsonl";
 /// The sudoers file the agent renders (sudo ignores files whose names
 /// contain a dot, like the temporary ones staged beside it) from the snapshot's sudo rules.
 pub const SUDOERS: &str = "/etc/sudoers.d/roster-entitlements";
+/// The agent's metrics, in the folder Debian's prometheus-node-exporter
+/// reads with its textfile collector (`[paths] metrics`).
+pub const METRICS: &str = "/var/lib/prometheus/node-exporter/roster.prom";
 /// What checks a rendered sudoers file before it is installed.
 pub const VISUDO: &str = "/usr/sbin/visudo";
 /// The local account tables: local accounts always win over the snapshot.

@@ -34,6 +34,9 @@ pub struct Config {
     pub sudoers: PathBuf,
     /// The audit trail, where offboardings are recorded.
     pub events: PathBuf,
+    /// The node_exporter textfile the agent writes after each sync
+    /// (`[paths] metrics`; `""` turns it off).
+    pub metrics: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +206,7 @@ struct RawPaths {
     state_dir: Option<PathBuf>,
     sudoers: Option<PathBuf>,
     events: Option<PathBuf>,
+    metrics: Option<PathBuf>,
     passwd: Option<PathBuf>,
     group: Option<PathBuf>,
     shells: Option<PathBuf>,
@@ -418,6 +422,11 @@ impl Config {
             state_dir: p.state_dir.unwrap_or_else(|| paths::STATE_DIR.into()),
             sudoers: p.sudoers.unwrap_or_else(|| paths::SUDOERS.into()),
             events: p.events.unwrap_or_else(|| paths::EVENTS.into()),
+            metrics: match p.metrics {
+                None => Some(paths::METRICS.into()),
+                Some(m) if m.as_os_str().is_empty() => None,
+                Some(m) => Some(m),
+            },
         })
     }
 }
@@ -556,6 +565,9 @@ events = \"/t/events.jsonl\"\n",
         );
         assert_eq!(c.source.signing_keys.len(), 1);
         assert_eq!(c.state_dir, Path::new("/var/lib/roster"));
+        assert_eq!(c.metrics.as_deref(), Some(Path::new(paths::METRICS)));
+        let off = configured.replace("\n#metrics = ", "\nmetrics = \"\"\n#");
+        assert_eq!(Config::parse(&off, "web-01").unwrap().metrics, None);
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub mod gate;
 #[cfg(feature = "agent")]
 pub mod inspect;
 #[cfg(feature = "agent")]
+pub mod metrics;
+#[cfg(feature = "agent")]
 pub mod offboard;
 #[cfg(feature = "agent")]
 pub mod run;

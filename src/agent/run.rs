@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use super::Error;
 use super::config::Config;
 use super::fetch::Source;
+use super::metrics;
 use super::offboard;
+use super::state::History;
 use super::sync::{Synced, sync_once};
 use crate::host::audit;
 use crate::local::LocalTables;
@@ -19,8 +21,15 @@ use crate::time::{UnixTime, format_duration};
 /// One sync: what a run before this one left unfinished is finished first,
 /// then the snapshot is fetched, verified and installed, then — whatever the
 /// sync did or failed at — the installed snapshot decides which sessions may
-/// stay open.
+/// stay open. Last, whatever happened, the metrics file is written
+/// ([`metrics::write`]).
 pub fn sync(config: &Config, now: UnixTime) -> Result<Synced, Error> {
+    let synced = sync_and_end_sessions(config, now);
+    metrics::write(config, now);
+    synced
+}
+
+fn sync_and_end_sessions(config: &Config, now: UnixTime) -> Result<Synced, Error> {
     let files = &config.local_files;
     let local = LocalTables::read(&files.passwd, &files.group, &files.shells)?;
     let max = config.policy.limits.max_document_bytes as u64;
@@ -67,6 +76,11 @@ fn end_sessions(config: &Config, now: UnixTime) {
             return;
         }
     };
+    if !events.is_empty()
+        && let Err(e) = History::record_events(&config.state_dir, &events)
+    {
+        eprintln!("roster: cannot count the offboarding in the state file: {e}");
+    }
     for e in &events {
         let line = e.summary();
         eprintln!("roster: {line}");

@@ -3,8 +3,10 @@
 //! lets one sync or offboarding run at a time.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::host::audit::Event;
 use crate::install::{FileError, FileProblem, write_atomic};
 use crate::paths::STATE_FILE;
 use crate::time::UnixTime;
@@ -35,6 +37,15 @@ pub struct History {
     pub max_age_secs: u64,
     /// `roster snapshot compile`-style lines for every dropped entry.
     pub dropped: Vec<String>,
+    /// Last time a sync failed.
+    #[serde(default)]
+    pub last_failure: Option<UnixTime>,
+    /// Failed syncs by [`crate::agent::metrics::Reason`] word, ever.
+    #[serde(default)]
+    pub sync_failures: BTreeMap<String, u64>,
+    /// Offboarding events (`offboarded`, `session_revoked`) carried out, ever.
+    #[serde(default)]
+    pub offboard_events: BTreeMap<String, u64>,
 }
 
 impl History {
@@ -48,6 +59,26 @@ impl History {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
             Err(e) => Err(FileError::io(&path, e)),
         }
+    }
+
+    /// Counts a failed sync at `now`.
+    pub(crate) fn record_failure(&mut self, reason: crate::agent::metrics::Reason, now: UnixTime) {
+        self.last_failure = Some(now);
+        *self.sync_failures.entry(reason.word().into()).or_default() += 1;
+    }
+
+    /// Counts `events` in the state file of `dir`, under the state folder's
+    /// lock (a sync saves it too).
+    pub(crate) fn record_events(dir: &Path, events: &[Event]) -> std::io::Result<()> {
+        let _lock = lock_state(dir)?;
+        let mut state = History::load(dir).map_err(std::io::Error::other)?;
+        for e in events {
+            *state
+                .offboard_events
+                .entry(e.event.as_str().into())
+                .or_default() += 1;
+        }
+        state.save(dir)
     }
 
     pub(crate) fn save(&self, dir: &Path) -> std::io::Result<()> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::agent::config::Config;
 use crate::agent::fetch::{Fetch, FetchError, Fetched, Validators};
+use crate::agent::metrics::Reason;
 use crate::agent::offboard::{self, Offboarded};
 use crate::agent::state::{History, lock_state};
 use crate::agent::sudoers;
@@ -125,6 +126,7 @@ pub fn sync_once(
         Err(e) => {
             state.last_error = Some(e.to_string());
             state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+            state.record_failure(Reason::of(e), now);
         }
     }
     state.save(dir).map_err(|error| SyncError::Install {

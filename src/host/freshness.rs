@@ -13,6 +13,12 @@ use std::fmt;
 use crate::host::compiled::Header;
 use crate::time::{UnixTime, format_duration, format_rfc3339};
 
+/// How long ago at `now` a snapshot was issued at `issued_at`: 0 if the
+/// publisher's clock is ahead of ours.
+pub fn age_secs(issued_at: UnixTime, now: UnixTime) -> u64 {
+    u64::try_from(now.saturating_sub(issued_at)).unwrap_or(0)
+}
+
 /// How a snapshot stands at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
@@ -37,7 +43,7 @@ impl Freshness {
                 valid_until: header.valid_until,
             };
         }
-        let age_secs = u64::try_from(now.saturating_sub(header.issued_at)).unwrap_or(0);
+        let age_secs = age_secs(header.issued_at, now);
         if age_secs > max_age_secs {
             return Freshness::Stale {
                 issued_at: header.issued_at,

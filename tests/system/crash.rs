@@ -83,12 +83,13 @@ fn sync_killed_at_any_moment_leaves_a_whole_snapshot() {
         &config,
         format!(
             "[source]\nurl = \"file://{}\"\nsigning_keys = [\"{}\"]\n[paths]\nstate_dir = \"{}\"\n\
-             sudoers = \"{}\"\nevents = \"{}\"\n",
+             sudoers = \"{}\"\nevents = \"{}\"\nmetrics = \"{}\"\n",
             source.display(),
             public.trim(),
             state.display(),
             sudoers_d.join("roster-entitlements").display(),
             dir.join("events.jsonl").display(),
+            dir.join("roster.prom").display(),
         ),
     )
     .unwrap();

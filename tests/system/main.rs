@@ -20,6 +20,8 @@ mod demo;
 mod faults;
 /// Hostile snapshots through the real glibc.
 mod hostile;
+/// The agent's metrics through a real node_exporter.
+mod metrics;
 /// The NSS module loaded into the real glibc.
 mod nss_glibc;
 /// `debian/scripts/nsswitch-roster` on copies of nsswitch.conf.

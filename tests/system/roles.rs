@@ -393,6 +393,19 @@ fn disabled_users_running_session_ends_within_the_grace_period() {
                 .is_some_and(|r| r.starts_with("disabled: ended ")),
         "{events:#?}"
     );
+    // The sync wrote the default metrics path, inside the namespace's /var overlay: its
+    // upper layer is what node_exporter reads here.
+    let textfile = w.host.dir().join("ns/var/lib/prometheus/node-exporter");
+    let samples = crate::metrics::scrape_roster(&textfile);
+    assert_eq!(
+        (
+            samples["roster_snapshot_serial"],
+            samples["roster_offboard_events_total{event=\"offboarded\"}"],
+            samples["roster_offboard_events_total{event=\"session_revoked\"}"],
+        ),
+        (2.0, 1.0, 0.0),
+        "{samples:#?}"
+    );
 }
 
 // --- 4. Entitlement rules allow exactly their commands ---

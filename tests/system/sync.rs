@@ -78,7 +78,7 @@ fn snapshot(serial: u64) -> String {
 
 /// The armored signature with one base64 character changed, 10 characters before the end
 /// of the body: inside the signature bytes, which end the SSHSIG blob.
-fn flip_signature_byte(sig: &[u8]) -> Vec<u8> {
+pub(crate) fn flip_signature_byte(sig: &[u8]) -> Vec<u8> {
     let text = std::str::from_utf8(sig).unwrap();
     let mut i = text.find("-----END").expect("armored signature");
     let mut bytes = sig.to_vec();
@@ -1077,7 +1077,8 @@ fn write_config(host: &SourceHost, name: &str, source: &str, rest: &str) -> Path
     let dir = host.sandbox.dir();
     let path = host.path(&format!("{name}.toml"));
     let text = format!(
-        "[source]\n{source}signing_keys = [{}]\n\n[paths]\nstate_dir = {}\n{rest}",
+        // No metrics file: outside a namespace it would be the machine's.
+        "[source]\n{source}signing_keys = [{}]\n\n[paths]\nstate_dir = {}\nmetrics = \"\"\n{rest}",
         toml_str(&host.signer.public_line()),
         toml_str(dir.join("state").to_str().unwrap())
     );
@@ -1107,8 +1108,8 @@ fn unknown_config_key_is_named_with_its_line() {
         "url = \"https://127.0.0.1/s.json\"\n",
         "\n[sync]\ninterval = \"5m\"\njitter = \"1m\"\nmax_age = \"24h\"\nintervall = \"1m\"\n",
     );
-    // Line 12 is `intervall = "1m"`.
-    let expected = format!("roster: {}: …line 12…intervall…", config.display());
+    // Line 13 is `intervall = "1m"`.
+    let expected = format!("roster: {}: …line 13…intervall…", config.display());
     assert_config_error(&config, 1, &expected);
 }
 
