@@ -15,7 +15,7 @@ use crate::host::audit::EventKind;
 use crate::host::compiled::{Header, View};
 use crate::host::freshness::age_secs;
 use crate::install::write_atomic;
-use crate::paths::SNAPSHOT_FILE;
+use crate::paths::{METRICS, SNAPSHOT_FILE};
 use crate::snapshot::SourceError;
 use crate::time::UnixTime;
 
@@ -195,6 +195,11 @@ pub fn write(config: &Config, now: UnixTime) {
         return;
     };
     if !path.parent().is_some_and(Path::is_dir) {
+        // The default folder is there only where node_exporter is: no
+        // word on every sync of the hosts that do not run it.
+        if path == Path::new(METRICS) {
+            return;
+        }
         eprintln!(
             "roster: no metrics written: {} has no folder (is prometheus-node-exporter installed?)",
             path.display()
