@@ -79,15 +79,46 @@ impl std::error::Error for FetchError {}
 /// A source of snapshots; the sync logic is tested against fakes.
 pub trait Fetch {
     /// Fetches `url` (conditionally, when `cached` has validators) and, when
-    /// it changed, `url.sig`.
-    fn fetch(&mut self, url: &str, cached: &Validators) -> Result<Fetched, FetchError>;
+    /// it changed, `url.sig`, each request saying `user_agent`.
+    fn fetch(
+        &mut self,
+        url: &str,
+        cached: &Validators,
+        user_agent: &str,
+    ) -> Result<Fetched, FetchError>;
+}
+
+/// Every request's User-Agent: `roster/VERSION host=NAME serial=SERIAL`, the
+/// host's configured name and the serial it has installed before the
+/// request (`none` without one), so that the origin's ordinary access log is
+/// a record of the fleet (`roster fleet report` reads it). roster.toml's
+/// host names are letters, digits, `-`, `_` and `.`: always a header value.
+pub fn user_agent(host_name: &str, installed: Option<u64>) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    match installed {
+        Some(serial) => format!("roster/{version} host={host_name} serial={serial}"),
+        None => format!("roster/{version} host={host_name} serial=none"),
+    }
 }
 
 /// The real source: `https://`, loopback `http://` or `file:///`.
 pub struct Source {
     agent: ureq::Agent,
+    /// What `agent` was made from: a next round's source with the same
+    /// keeps it, and with it the kept-alive connection and TLS session.
+    made_from: AgentSettings,
     token: Option<String>,
     max_bytes: u64,
+}
+
+#[derive(PartialEq, Eq)]
+struct AgentSettings {
+    /// The CA bundles' contents, the system's first (empty when absent).
+    bundles: Vec<Vec<u8>>,
+    connect_timeout_secs: u64,
+    timeout_secs: u64,
+    https_only: bool,
+    keep_alive: Duration,
 }
 
 /// How many same-host redirects are followed.
@@ -96,49 +127,52 @@ const MAX_REDIRECTS: usize = 3;
 const MAX_SIG_BYTES: u64 = 64 << 10;
 
 impl Source {
-    pub fn new(cfg: &config::Source, max_bytes: u64) -> Result<Source, FetchError> {
+    /// The source `cfg` describes, its token and CA bundles read now. An
+    /// idle connection is kept for `keep_alive` (the agent's wait between
+    /// syncs and a margin; the origin must keep it as long, docs/fleet.md),
+    /// and `previous`'s connections are taken over when nothing they
+    /// depend on changed.
+    pub fn new(
+        cfg: &config::Source,
+        max_bytes: u64,
+        keep_alive: Duration,
+        previous: Option<Source>,
+    ) -> Result<Source, FetchError> {
         let token = match &cfg.token_file {
             None => None,
             Some(path) => Some(read_token(path)?),
         };
-        let mut roots = Vec::new();
-        let mut bundles = vec![std::path::PathBuf::from(crate::paths::SYSTEM_ROOTS)];
-        bundles.extend(cfg.ca_bundle.iter().cloned());
-        for (i, path) in bundles.iter().enumerate() {
-            let pem = match std::fs::read(path) {
+        let mut bundles = Vec::new();
+        let mut paths = vec![std::path::PathBuf::from(crate::paths::SYSTEM_ROOTS)];
+        paths.extend(cfg.ca_bundle.iter().cloned());
+        for (i, path) in paths.iter().enumerate() {
+            bundles.push(match std::fs::read(path) {
                 Ok(pem) => pem,
                 // The system bundle may be absent; a configured one may not.
-                Err(_) if i == 0 => continue,
+                Err(_) if i == 0 => Vec::new(),
                 Err(e) => {
                     return Err(FetchError::File {
                         path: path.display().to_string(),
                         error: e,
                     });
                 }
-            };
-            for item in ureq::tls::parse_pem(&pem) {
-                if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
-                    roots.push(c);
-                }
-            }
+            });
         }
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .timeout_connect(Some(Duration::from_secs(cfg.connect_timeout_secs)))
-            .timeout_global(Some(Duration::from_secs(cfg.timeout_secs)))
+        let settings = AgentSettings {
+            bundles,
+            connect_timeout_secs: cfg.connect_timeout_secs,
+            timeout_secs: cfg.timeout_secs,
             // Plain HTTP only for the loopback URL the configuration allowed.
-            .https_only(!config::is_loopback_http(&cfg.url))
-            // Redirects are followed by hand, to refuse other hosts.
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .user_agent(concat!("roster/", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls)
-            .build()
-            .new_agent();
+            https_only: !config::is_loopback_http(&cfg.url),
+            keep_alive,
+        };
+        let agent = match previous {
+            Some(p) if p.made_from == settings => p.agent,
+            _ => agent(&settings),
+        };
         Ok(Source {
             agent,
+            made_from: settings,
             token,
             max_bytes,
         })
@@ -149,10 +183,11 @@ impl Source {
         &self,
         url: &str,
         cached: &Validators,
+        user_agent: &str,
     ) -> Result<(String, ureq::http::Response<ureq::Body>), FetchError> {
         let mut url = url.to_owned();
         for _ in 0..=MAX_REDIRECTS {
-            let mut req = self.agent.get(&url);
+            let mut req = self.agent.get(&url).header("User-Agent", user_agent);
             if let Some(t) = &self.token {
                 req = req.header("Authorization", format!("Bearer {t}"));
             }
@@ -213,12 +248,43 @@ impl Source {
     }
 }
 
+fn agent(s: &AgentSettings) -> ureq::Agent {
+    let roots: Vec<_> = s
+        .bundles
+        .iter()
+        .flat_map(|pem| ureq::tls::parse_pem(pem))
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+        .build();
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(s.connect_timeout_secs)))
+        .timeout_global(Some(Duration::from_secs(s.timeout_secs)))
+        .https_only(s.https_only)
+        .max_idle_age(s.keep_alive)
+        // Redirects are followed by hand, to refuse other hosts.
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .tls_config(tls)
+        .build()
+        .new_agent()
+}
+
 impl Fetch for Source {
-    fn fetch(&mut self, url: &str, cached: &Validators) -> Result<Fetched, FetchError> {
+    fn fetch(
+        &mut self,
+        url: &str,
+        cached: &Validators,
+        user_agent: &str,
+    ) -> Result<Fetched, FetchError> {
         if let Some(path) = url.strip_prefix("file://") {
             return fetch_file(path, self.max_bytes);
         }
-        let (final_url, resp) = self.get(url, cached)?;
+        let (final_url, resp) = self.get(url, cached, user_agent)?;
         if resp.status() == 304 {
             return Ok(Fetched::NotModified);
         }
@@ -229,7 +295,7 @@ impl Fetch for Source {
         let snapshot = self.body(&final_url, resp, self.max_bytes)?;
         // The signature sits beside the snapshot where the redirects led.
         let sig_url = format!("{final_url}.sig");
-        let (final_sig_url, resp) = self.get(&sig_url, &Validators::default())?;
+        let (final_sig_url, resp) = self.get(&sig_url, &Validators::default(), user_agent)?;
         let signature = self.body(&final_sig_url, resp, MAX_SIG_BYTES)?;
         Ok(Fetched::New {
             snapshot,
@@ -333,6 +399,19 @@ fn fetch_file(path: &str, max: u64) -> Result<Fetched, FetchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_agent_names_the_host_and_its_installed_serial() {
+        let v = env!("CARGO_PKG_VERSION");
+        assert_eq!(
+            user_agent("web-0042", Some(1_796_000_123)),
+            format!("roster/{v} host=web-0042 serial=1796000123")
+        );
+        assert_eq!(
+            user_agent("web-0042", None),
+            format!("roster/{v} host=web-0042 serial=none")
+        );
+    }
 
     #[test]
     fn redirects_stay_on_the_same_host() {

@@ -24,19 +24,36 @@ use crate::time::{UnixTime, format_duration};
 /// stay open. Last, whatever happened, the metrics file is written
 /// ([`metrics::write`]).
 pub fn sync(config: &Config, now: UnixTime) -> Result<Synced, Error> {
-    let synced = sync_and_end_sessions(config, now);
+    sync_keeping(config, &mut None, now)
+}
+
+/// [`sync`] with the source (its kept-alive connection and TLS session) of
+/// the round before, which it leaves for the next.
+fn sync_keeping(
+    config: &Config,
+    source: &mut Option<Source>,
+    now: UnixTime,
+) -> Result<Synced, Error> {
+    let synced = sync_and_end_sessions(config, source, now);
     metrics::write(config, now);
     synced
 }
 
-fn sync_and_end_sessions(config: &Config, now: UnixTime) -> Result<Synced, Error> {
+fn sync_and_end_sessions(
+    config: &Config,
+    kept: &mut Option<Source>,
+    now: UnixTime,
+) -> Result<Synced, Error> {
     let files = &config.local_files;
     let local = LocalTables::read(&files.passwd, &files.group, &files.shells)?;
     let max = config.policy.limits.max_document_bytes as u64;
     // Source::new fails only on the token file or the CA bundle: configuration.
-    let mut source = Source::new(&config.source, max).map_err(Error::Source)?;
+    let previous = kept.take();
+    let source = kept.insert(
+        Source::new(&config.source, max, keep_alive(config), previous).map_err(Error::Source)?,
+    );
     end_sessions(config, now);
-    let synced = sync_once(config, &mut source, &local, now).map_err(Error::Sync);
+    let synced = sync_once(config, source, &local, now).map_err(Error::Sync);
     end_sessions(config, now);
     synced
 }
@@ -113,6 +130,7 @@ pub fn agent(
     signal_hook::flag::register(SIGHUP, Arc::clone(&now_please)).map_err(Error::Signals)?;
 
     let mut config: Option<Config> = None;
+    let mut source = None;
     let mut failures: u32 = 0;
     while !stop.load(Ordering::Relaxed) {
         match (load(), &config) {
@@ -137,7 +155,7 @@ pub fn agent(
         }
         let delay = match &config {
             Some(config) => {
-                let result = sync(config, now());
+                let result = sync_keeping(config, &mut source, now());
                 eprintln!("roster agent: {}", report(&result));
                 failures = if result.is_ok() {
                     0
@@ -176,6 +194,14 @@ fn next_delay(config: &Config, failures: u32, random: u64) -> Duration {
         base / 2
     };
     Duration::from_secs(base) + Duration::from_millis(random % (jitter * 1000 + 1))
+}
+
+/// How long an idle connection to the source is kept: the longest wait
+/// between two syncs after a success, and a margin. An origin that keeps it
+/// as long (nginx's `keepalive_timeout`, 75 s by default) answers the next
+/// poll on it, without a new TCP and TLS handshake.
+fn keep_alive(config: &Config) -> Duration {
+    Duration::from_secs(config.sync.interval_secs + config.sync.jitter_secs + 10)
 }
 
 /// A random number for jitter, from the kernel.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::agent::config::Config;
-use crate::agent::fetch::{Fetch, FetchError, Fetched, Validators};
+use crate::agent::fetch::{Fetch, FetchError, Fetched, Validators, user_agent};
 use crate::agent::metrics::Reason;
 use crate::agent::offboard::{self, Offboarded};
 use crate::agent::state::{History, lock_state};
@@ -154,7 +154,11 @@ fn attempt(
         _ => Validators::default(),
     };
     let (json, sig, validators) = match source
-        .fetch(&config.source.url, &cached)
+        .fetch(
+            &config.source.url,
+            &cached,
+            &user_agent(&config.host.host_name, installed),
+        )
         .map_err(SyncError::Fetch)?
     {
         Fetched::NotModified => match installed {
@@ -359,7 +363,12 @@ mod tests {
     }
 
     impl Fetch for Fake {
-        fn fetch(&mut self, _url: &str, cached: &Validators) -> Result<Fetched, FetchError> {
+        fn fetch(
+            &mut self,
+            _url: &str,
+            cached: &Validators,
+            _user_agent: &str,
+        ) -> Result<Fetched, FetchError> {
             self.asked.push(cached.clone());
             self.answers.remove(0)
         }

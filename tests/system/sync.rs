@@ -860,6 +860,25 @@ fn unchanged_source_answers_304_and_nothing_is_rewritten() {
     assert_eq!(requests[0].header("if-none-match"), None);
     assert_eq!(requests[2].header("if-none-match"), Some(etag));
     assert_eq!(requests[2].header("if-modified-since"), Some(last_modified));
+    // Each request says which host asks, with what installed: the origin's
+    // access log is a record of the fleet (`roster fleet report`).
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let agent = |serial: &str| {
+        format!(
+            "roster/{} host={} serial={serial}",
+            env!("CARGO_PKG_VERSION"),
+            host_name.trim()
+        )
+    };
+    let user_agents: Vec<&str> = requests
+        .iter()
+        .map(|r| r.header("user-agent").unwrap_or("-"))
+        .collect();
+    assert_eq!(
+        user_agents,
+        [agent("none"), agent("none"), agent("1")],
+        "before the first install there is no serial, and the .sig goes with its snapshot's request"
+    );
 }
 
 #[test]
