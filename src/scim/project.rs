@@ -179,11 +179,33 @@ pub fn contents(
     })
 }
 
+/// A digest of `document`'s contents (of its JSON as [`contents`] leaves
+/// it: no serial, no times), to tell whether a project changed since the
+/// last round: hashed as it is serialised, never held whole. SipHash keyed
+/// at random by `keys` (one per process): a collision cannot be aimed at,
+/// and would only wait for the heartbeat.
+pub fn digest(document: &Document<'_>, keys: &std::hash::RandomState) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    struct Hashing<H>(H);
+    impl<H: Hasher> std::io::Write for Hashing<H> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(keys.build_hasher());
+    // Writing into a hasher cannot fail, nor can these types' Serialize.
+    let _ = serde_json::to_writer(&mut h, document);
+    h.0.finish()
+}
+
 /// The JSON of `document` as published: `serial`, issued at `now`, valid
-/// for `valid_for` (`None` past the year 9999). `document` is left as it
-/// was, contents only, for the next round to compare with.
+/// for `valid_for` (`None` past the year 9999).
 pub fn issue(
-    document: &mut Document<'static>,
+    mut document: Document<'_>,
     serial: u64,
     now: UnixTime,
     valid_for: u64,
@@ -191,11 +213,7 @@ pub fn issue(
     document.valid_until = compose::valid_until(now, valid_for)?;
     document.issued_at = format_rfc3339(now);
     document.serial = serial;
-    let json = serde_json::to_vec(&*document).unwrap_or_default();
-    document.valid_until.clear();
-    document.issued_at.clear();
-    document.serial = 0;
-    Some(json)
+    Some(serde_json::to_vec(&document).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -295,12 +313,20 @@ mod tests {
     fn the_issued_document_is_one_hosts_accept_whole() {
         let c = contents(&project(), &people(), &accounts(), &[]).unwrap();
         let now = 1_796_000_000;
-        let mut doc = c.document;
-        let json = issue(&mut doc, 7, now, 86_400).unwrap();
+        let keys = std::hash::RandomState::new();
+        let before = digest(&c.document, &keys);
+        let json = issue(c.document, 7, now, 86_400).unwrap();
+        let mut again = contents(&project(), &people(), &accounts(), &[]).unwrap();
         assert_eq!(
-            (doc.serial, doc.issued_at.as_str()),
-            (0, ""),
-            "left as it was"
+            digest(&again.document, &keys),
+            before,
+            "serial and times aside"
+        );
+        again.document.users[1].role = Role::Admin;
+        assert_ne!(
+            digest(&again.document, &keys),
+            before,
+            "a change changes it"
         );
         let local = LocalTables::parse("", "", "/bin/bash\n");
         let v = validate(&json, &Policy::default(), &local, now).unwrap();
